@@ -1,0 +1,23 @@
+/* cli.h - one entry point per subcommand (src/cli/<name>.c). Each parses its own flags with
+ * getopt_long, answers --help, and returns an exit code (check.h). MPI is initialised by main. */
+#ifndef LLAMAPRO_CLI_H
+#define LLAMAPRO_CLI_H
+
+/* Declared weak: a subcommand whose module has not landed yet is reported as such by main. */
+#define LP_COMMAND(name) int lp_cmd_##name(int argc, char **argv) __attribute__((weak))
+LP_COMMAND(import);
+LP_COMMAND(init);
+LP_COMMAND(expand);
+LP_COMMAND(prepare);
+LP_COMMAND(train);
+LP_COMMAND(eval);
+LP_COMMAND(generate);
+LP_COMMAND(export);
+LP_COMMAND(info);
+LP_COMMAND(bench);
+#undef LP_COMMAND
+
+/* Parse "a,b,c" integers into out (at most max); returns count or -1 on a malformed list. */
+int lp_parse_int_list(const char *s, int *out, int max);
+
+#endif

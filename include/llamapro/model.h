@@ -1,0 +1,108 @@
+/* model.h - model configuration, parameter layout and the tensor table.
+ *
+ * Orientation is Meta/llama2.c: a weight is [out, in] row-major; RoPE rotates interleaved pairs.
+ * Each transformer layer keeps all its parameters in ONE contiguous float block, in the order
+ *   attn_norm[C] | wq[H*hd, C] | wk[KV*hd, C] | wv[KV*hd, C] | wo[C, H*hd] | mlp_norm[C] |
+ *   w1[F, C] | w3[F, C] | w2[C, F]
+ * so that wq|wk|wv form one [(H+2KV)*hd, C] matrix and w1|w3 one [2F, C] matrix: the forward pass
+ * runs one GEMM for q,k,v and one for the two MLP up-projections. Gradients use the same layout.
+ *
+ * The tensor table names every parameter ("tok_embeddings", "layers.3.wq", "norm", "output") and
+ * points into those blocks; I/O, the optimizer and tests walk the table instead of the structs.
+ */
+#ifndef LLAMAPRO_MODEL_H
+#define LLAMAPRO_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int dim;          /* C: model width */
+    int hidden_dim;   /* F: SwiGLU hidden width */
+    int n_layers;     /* L */
+    int n_heads;      /* H */
+    int n_kv_heads;   /* KV, divides H */
+    int vocab_size;   /* V */
+    int max_seq_len;  /* longest sequence (RoPE table size) */
+    float norm_eps;   /* RMSNorm epsilon */
+    float rope_theta; /* RoPE base */
+    int tie_embeddings; /* 1: the LM head is tok_embeddings */
+} lp_config;
+
+/* Check a config; on failure writes a one-line reason naming the field into err and returns -1. */
+int lp_config_validate(const lp_config *c, char *err, size_t errlen);
+static inline int lp_head_dim(const lp_config *c) { return c->dim / c->n_heads; }
+
+/* Per-layer tensors, in memory order. */
+enum {
+    LP_ATTN_NORM, LP_WQ, LP_WK, LP_WV, LP_WO, LP_MLP_NORM, LP_W1, LP_W3, LP_W2, LP_LAYER_NTENSORS
+};
+const char *lp_layer_tensor_name(int t);            /* "attn_norm", "wq", ... */
+int lp_layer_tensor_index(const char *short_name);  /* inverse, -1 if unknown */
+/* Shape of layer tensor t: ndim 1 ([C]) or 2 ([out, in]); returns element count. */
+size_t lp_layer_tensor_shape(const lp_config *c, int t, int shape[2], int *ndim);
+size_t lp_layer_tensor_offset(const lp_config *c, int t); /* offset in the layer block */
+size_t lp_layer_numel(const lp_config *c);
+
+typedef struct {
+    char name[48];     /* "layers.3.wq", "tok_embeddings", "norm", "output" */
+    int layer;         /* layer index, -1 for embedding / norm / output */
+    int kind;          /* LP_WQ... for layer tensors, -1 otherwise */
+    int ndim;
+    int shape[2];
+    size_t numel;
+    float *data;       /* into the owning block; NULL when this rank does not hold it */
+    float *grad;       /* NULL unless trainable */
+    int trainable;
+    int is_matrix;     /* weight decay applies to matrices only, never to norm weights */
+} lp_tensor;
+
+typedef struct {
+    float *params;     /* [lp_layer_numel], NULL when not held by this rank */
+    float *grads;      /* same layout, NULL unless some tensor of the layer is trainable */
+    int trainable;     /* any tensor of this layer trainable */
+    char origin[32];   /* "base:3" or "copy-of:3" */
+} lp_layer;
+
+typedef struct {
+    lp_config cfg;
+    float *tok_embeddings; /* [V, C] */
+    float *norm;           /* [C] */
+    float *output;         /* [V, C]; == tok_embeddings when tied */
+    float *tok_embeddings_grad, *norm_grad, *output_grad; /* NULL unless trainable */
+    lp_layer *layers;      /* [L] */
+    lp_tensor *tensors;    /* the tensor table */
+    int n_tensors;
+    uint8_t *tokenizer;    /* sentencepiece model bytes, or NULL */
+    size_t tokenizer_len;
+    char *expansion_json;  /* /expansion record as JSON text, or NULL */
+} lp_model;
+
+/* Allocate a zeroed model of config `c` (all layers held) and build its tensor table; origins
+ * default to "base:i" and nothing is trainable. The config must be valid. */
+void lp_model_alloc(lp_model *m, const lp_config *c);
+void lp_model_free(lp_model *m);
+
+/* Tensor by full name ("layers.2.w1"), or NULL. */
+lp_tensor *lp_model_tensor(lp_model *m, const char *name);
+
+/* Mark tensors trainable and allocate their gradient storage (zeroed). Only trainable tensors
+ * ever get gradient memory. lp_model_set_layer_trainable marks all tensors of layer l. */
+void lp_model_set_trainable(lp_model *m, lp_tensor *t);
+void lp_model_set_layer_trainable(lp_model *m, int l);
+/* Index of the first layer whose gradients are needed (first trainable layer, or 0 when the
+ * embedding is trainable); L when nothing inside the stack is trainable. Layers before it run
+ * forward only. */
+int lp_model_first_backward_layer(const lp_model *m);
+/* Any trainable tensor at all. */
+int lp_model_any_trainable(const lp_model *m);
+/* Zero all gradient storage. */
+void lp_model_zero_grads(lp_model *m);
+/* Parameter counts: all, trainable. */
+size_t lp_model_numel(const lp_model *m, int trainable_only);
+
+/* Fill with the scaled-normal initialisation Llama uses (std 0.02; wo and w2 scaled by
+ * 1/sqrt(2L)); norms are 1. Deterministic in `seed`. */
+void lp_model_init_random(lp_model *m, uint64_t seed);
+
+#endif

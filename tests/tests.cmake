@@ -1,0 +1,1 @@
+# Script tests, one line each: lp_script_test(script-name label ranks)

@@ -1,0 +1,72 @@
+/* fixture.c - see fixture.h. Plain serial HDF5 reads; nothing here depends on llamapro. */
+#include "fixture.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fx_path(const char *name) {
+    static char buf[4096];
+    const char *dir = getenv("LP_FIXTURES");
+    if (!dir) {
+        fprintf(stderr, "LP_FIXTURES is not set (run the tests through ctest)\n");
+        exit(1);
+    }
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
+
+static void *read_as(const char *file, const char *dset, size_t *n, hid_t memtype, size_t esize) {
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) { fprintf(stderr, "cannot open %s\n", file); exit(1); }
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    if (d < 0) { fprintf(stderr, "no dataset %s in %s\n", dset, file); exit(1); }
+    hid_t s = H5Dget_space(d);
+    hssize_t cnt = H5Sget_simple_extent_npoints(s);
+    void *buf = malloc((size_t)(cnt > 0 ? cnt : 1) * esize);
+    if (H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        fprintf(stderr, "cannot read %s\n", dset);
+        exit(1);
+    }
+    H5Sclose(s); H5Dclose(d); H5Fclose(f);
+    *n = (size_t)cnt;
+    return buf;
+}
+
+double *fx_read(const char *file, const char *dset, size_t *n) {
+    return read_as(file, dset, n, H5T_NATIVE_DOUBLE, sizeof(double));
+}
+int *fx_read_int(const char *file, const char *dset, size_t *n) {
+    return read_as(file, dset, n, H5T_NATIVE_INT, sizeof(int));
+}
+
+double fx_max_abs_diff_f(const float *a, const double *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+double fx_rel_l2_f(const float *a, const double *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += b[i] * b[i];
+    }
+    if (isnan(num)) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+const char *fx_tmpdir(void) {
+    static char buf[256];
+    if (!buf[0]) {
+        snprintf(buf, sizeof buf, "/tmp/lptest.XXXXXX");
+        if (!mkdtemp(buf)) { perror("mkdtemp"); exit(1); }
+    }
+    return buf;
+}
