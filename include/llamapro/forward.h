@@ -1,0 +1,72 @@
+/* forward.h - the transformer's forward and backward passes over activation buffers allocated
+ * once (lp_acts), never inside a step.
+ *
+ * Backward is split per layer into an input-gradient call and a weight-gradient call:
+ *  - a frozen layer runs only lp_block_backward_input;
+ *  - a layer before the first trainable one runs no backward at all (and keeps no activations:
+ *    all such layers share one activation slot);
+ *  - lp_block_backward_weight(l) reads the scratch left by lp_block_backward_input(l), so it must
+ *    run before the input-gradient call of the next layer.
+ */
+#ifndef LLAMAPRO_FORWARD_H
+#define LLAMAPRO_FORWARD_H
+
+#include "llamapro/model.h"
+
+/* Activations of one layer for N = B*T rows. */
+typedef struct {
+    float *ln1;   /* [N, C]   attn_norm(x) */
+    float *rstd1; /* [N] */
+    float *qkv;   /* [N, QKV] q|k|v after RoPE, QKV = (H + 2KV) * hd */
+    float *att;   /* [B, H, T, T] softmax probabilities */
+    float *atty;  /* [N, H*hd] attention output before wo */
+    float *xmid;  /* [N, C]   x + attention */
+    float *ln2;   /* [N, C]   mlp_norm(xmid) */
+    float *rstd2; /* [N] */
+    float *h13;   /* [N, 2F]  w1 x | w3 x */
+    float *hg;    /* [N, F]   silu(w1 x) * w3 x */
+} lp_layer_acts;
+
+typedef struct {
+    int B, T;              /* capacity: a pass may use any B*T <= B*T capacity with T <= this T */
+    int cur_B, cur_T;      /* shape of the last forward pass */
+    int first_bwd;         /* layers < first_bwd share slot 0 and get no backward */
+    lp_layer_acts *slots;  /* slot 0 shared by layers < first_bwd, slot l-first_bwd+1 for the rest */
+    int n_slots;
+    float *resid;          /* [(L+1), N, C] residual stream: resid[l] is the input of layer l */
+    float *lnf, *rstdf;    /* final norm output [N, C], [N] */
+    float *logits;         /* [N, V]; after backward it holds dlogits */
+    float *losses;         /* [N] per-position loss */
+    float *rope_cos, *rope_sin; /* [T, hd/2] */
+    /* backward scratch, shared by all layers */
+    float *dres[2];        /* [N, C] ping-pong residual gradients */
+    float *dhg, *dh13, *dln2, *dxmid, *datty, *dqkv, *dln1; /* see block.c */
+    float *datt_scratch;   /* [threads, T, T] */
+    int dres_cur;          /* which dres holds the gradient w.r.t. the current layer's output */
+} lp_acts;
+
+/* Allocate activations for up to B sequences of up to T tokens (T <= max_seq_len). Layers before
+ * lp_model_first_backward_layer(m) share one slot, so set trainable flags first. */
+void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T);
+void lp_acts_free(lp_acts *a);
+/* Bytes held by the activation buffers. */
+size_t lp_acts_bytes(const lp_acts *a, const lp_model *m);
+
+/* One layer: resid[l] -> resid[l+1] for the first a->cur_B * a->cur_T rows. */
+void lp_block_forward(const lp_model *m, lp_acts *a, int l);
+/* Input gradient of layer l: from a->dres[cur] (d resid[l+1]) to the other dres (d resid[l]);
+ * flips a->dres_cur. */
+void lp_block_backward_input(const lp_model *m, lp_acts *a, int l);
+/* Weight gradients of layer l, added into m->layers[l].grads. Needs the scratch of the
+ * immediately preceding lp_block_backward_input(m, a, l). */
+void lp_block_backward_weight(lp_model *m, lp_acts *a, int l);
+
+/* Whole model: tokens[B*T] -> a->logits. With targets (may contain -1 = ignore) returns the summed
+ * loss and sets *count to the number of counted positions; without, returns 0. */
+double lp_forward(const lp_model *m, lp_acts *a, const int *tokens, const int *targets, int B, int T,
+                  long *count);
+/* Backward of the last lp_forward with targets: adds into the gradients of trainable tensors.
+ * `scale` weights every position's loss (1 / positions in the global batch for a mean). */
+void lp_backward(lp_model *m, lp_acts *a, const int *tokens, const int *targets, float scale);
+
+#endif

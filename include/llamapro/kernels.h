@@ -1,0 +1,53 @@
+/* kernels.h - the non-GEMM layers of a LLaMA block, each a forward/backward pair over flat float
+ * arrays. N = B*T rows; shapes are given per argument. Backward functions ADD into weight
+ * gradients (accumulation over microbatches) and OVERWRITE input gradients. All are OpenMP-
+ * parallel over rows (or heads) and allocate nothing.
+ */
+#ifndef LLAMAPRO_KERNELS_H
+#define LLAMAPRO_KERNELS_H
+
+/* ---- embedding ---------------------------------------------------------------------------- */
+/* out[N,C] = table[tokens[n], :]. */
+void lp_embedding_forward(float *out, const int *tokens, const float *table, int N, int C);
+/* dtable[tokens[n], :] += dout[n, :] (serial: rows of one token would race). */
+void lp_embedding_backward(float *dtable, const float *dout, const int *tokens, int N, int C);
+
+/* ---- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w --------------------------------------------- */
+/* y[N,C], rstd[N] saved for backward. */
+void lp_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
+/* Input gradient: dx[N,C] (+)= ... ; `accumulate` adds into dx (residual stream) instead of
+ * overwriting it. */
+void lp_rmsnorm_backward_input(float *dx, const float *dy, const float *x, const float *w,
+                               const float *rstd, int N, int C, int accumulate);
+/* Weight gradient: dw[C] += sum_n dy[n,:] * x[n,:] * rstd[n]. */
+void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, const float *rstd, int N, int C);
+
+/* ---- rotary embedding on interleaved pairs (0,1),(2,3)... ------------------------------------ */
+/* cos/sin tables [T, hd/2] for positions 0..T-1. */
+void lp_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta);
+/* Rotate (sign = +1) or rotate back (sign = -1, the backward of the rotation) the first
+ * n_heads*hd columns of each row of x (row stride ld), positions t = row % T. */
+void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const float *cos_t,
+                   const float *sin_t, int sign);
+
+/* ---- causal grouped-query attention ---------------------------------------------------------- */
+/* qkv[N, (H+2KV)*hd] holds q | k | v per row (after RoPE). att[B, H, T, T] saves the softmax
+ * probabilities (zero above the diagonal); y[N, H*hd]. */
+void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd);
+/* dqkv[N, (H+2KV)*hd] (overwritten) from dy[N, H*hd]; scratch: omp_get_max_threads() * T * T floats. */
+void lp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *att,
+                           const float *qkv, int B, int T, int H, int KV, int hd);
+
+/* ---- SwiGLU: g = silu(h1) * h3, with h13[N, 2F] = [h1 | h3] per row -------------------------- */
+void lp_swiglu_forward(float *g, const float *h13, int N, int F);
+void lp_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F);
+
+/* ---- softmax cross-entropy over V classes ---------------------------------------------------- */
+/* losses[n] = logsumexp(logits[n]) - logits[n, targets[n]]; rows with target < 0 get 0 and are
+ * not counted. Returns the sum of losses; *count gets the number of counted rows. */
+double lp_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
+                               long *count);
+/* In place: logits[n,:] becomes (softmax - onehot(target)) * scale (0 for ignored rows). */
+void lp_crossentropy_backward(float *logits, const int *targets, int N, int V, float scale);
+
+#endif

@@ -1,0 +1,93 @@
+/* acts.c - allocation of the activation and backward-scratch buffers (see forward.h). */
+#include <omp.h>
+#include <string.h>
+
+#include "llamapro/check.h"
+#include "llamapro/forward.h"
+#include "llamapro/kernels.h"
+
+#define F32(n, what) lp_calloc((size_t)(n), sizeof(float), what)
+
+static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, int T) {
+    int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
+    s->ln1 = F32(N * c->dim, "allocating activations");
+    s->rstd1 = F32(N, "allocating activations");
+    s->qkv = F32(N * QKV, "allocating activations");
+    s->att = F32((size_t)B * c->n_heads * T * T, "allocating attention probabilities");
+    s->atty = F32(N * c->n_heads * hd, "allocating activations");
+    s->xmid = F32(N * c->dim, "allocating activations");
+    s->ln2 = F32(N * c->dim, "allocating activations");
+    s->rstd2 = F32(N, "allocating activations");
+    s->h13 = F32(N * 2 * c->hidden_dim, "allocating activations");
+    s->hg = F32(N * c->hidden_dim, "allocating activations");
+}
+
+static void slot_free(lp_layer_acts *s) {
+    float *p[] = {s->ln1, s->rstd1, s->qkv, s->att, s->atty, s->xmid, s->ln2, s->rstd2, s->h13, s->hg};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
+}
+
+static size_t slot_floats(const lp_config *c, size_t N, int B, int T) {
+    int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
+    return N * (4 * (size_t)c->dim + QKV + (size_t)c->n_heads * hd + 3 * (size_t)c->hidden_dim + 2) +
+           (size_t)B * c->n_heads * T * T;
+}
+
+void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T) {
+    const lp_config *c = &m->cfg;
+    LP_ASSERT(T <= c->max_seq_len && B > 0 && T > 0, "allocating activations");
+    memset(a, 0, sizeof *a);
+    a->B = B;
+    a->T = T;
+    size_t N = (size_t)B * T;
+    int L = c->n_layers, hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
+    a->first_bwd = lp_model_first_backward_layer(m);
+    int nslots = 1 + (L - a->first_bwd);
+    a->n_slots = nslots;
+    a->slots = lp_calloc((size_t)nslots, sizeof(lp_layer_acts), "allocating activation slots");
+    for (int s = 0; s < nslots; s++) slot_alloc(&a->slots[s], c, N, B, T);
+    a->resid = F32((size_t)(L + 1) * N * c->dim, "allocating the residual stream");
+    a->lnf = F32(N * c->dim, "allocating activations");
+    a->rstdf = F32(N, "allocating activations");
+    a->logits = F32(N * c->vocab_size, "allocating logits");
+    a->losses = F32(N, "allocating losses");
+    a->rope_cos = F32((size_t)T * hd / 2, "allocating the RoPE table");
+    a->rope_sin = F32((size_t)T * hd / 2, "allocating the RoPE table");
+    lp_rope_table(a->rope_cos, a->rope_sin, T, hd, c->rope_theta);
+    if (lp_model_any_trainable(m)) {
+        a->dres[0] = F32(N * c->dim, "allocating gradient scratch");
+        a->dres[1] = F32(N * c->dim, "allocating gradient scratch");
+        a->dhg = F32(N * c->hidden_dim, "allocating gradient scratch");
+        a->dh13 = F32(N * 2 * c->hidden_dim, "allocating gradient scratch");
+        a->dln1 = F32(N * c->dim, "allocating gradient scratch");
+        a->dln2 = F32(N * c->dim, "allocating gradient scratch");
+        a->dxmid = F32(N * c->dim, "allocating gradient scratch");
+        a->datty = F32(N * c->n_heads * hd, "allocating gradient scratch");
+        a->dqkv = F32(N * QKV, "allocating gradient scratch");
+        a->datt_scratch = F32((size_t)omp_get_max_threads() * T * T, "allocating gradient scratch");
+    }
+}
+
+void lp_acts_free(lp_acts *a) {
+    if (!a->slots) return;
+    for (int s = 0; s < a->n_slots; s++) slot_free(&a->slots[s]);
+    lp_free(a->slots);
+    float *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin, a->dres[0],
+                  a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->datt_scratch};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
+    memset(a, 0, sizeof *a);
+}
+
+size_t lp_acts_bytes(const lp_acts *a, const lp_model *m) {
+    const lp_config *c = &m->cfg;
+    size_t N = (size_t)a->B * a->T;
+    int L = c->n_layers;
+    size_t f = (size_t)(1 + L - a->first_bwd) * slot_floats(c, N, a->B, a->T);
+    f += (size_t)(L + 1) * N * c->dim + N * c->dim + 2 * N + N * c->vocab_size;
+    if (a->dres[0]) {
+        int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
+        f += N * (5 * (size_t)c->dim + 3 * (size_t)c->hidden_dim + (size_t)c->n_heads * hd + QKV) +
+             (size_t)omp_get_max_threads() * a->T * a->T;
+    }
+    return f * sizeof(float);
+}

@@ -1,0 +1,55 @@
+/* rmsnorm.c - RMSNorm forward and backward. Sums are taken in double: C is small (48..8192) and
+ * the reference is float64, so this keeps the one-pass statistics exact at no real cost. */
+#include <math.h>
+#include <string.h>
+
+#include "llamapro/kernels.h"
+
+void lp_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *yr = y + (size_t)n * C;
+        double ss = 0;
+        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+        float r = (float)(1.0 / sqrt(ss / C + (double)eps));
+        rstd[n] = r;
+        for (int c = 0; c < C; c++) yr[c] = xr[c] * r * w[c];
+    }
+}
+
+void lp_rmsnorm_backward_input(float *dx, const float *dy, const float *x, const float *w,
+                               const float *rstd, int N, int C, int accumulate) {
+    /* dx = rstd * (dy*w - xhat * mean(dy*w*xhat)),  xhat = x * rstd */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C, *dyr = dy + (size_t)n * C;
+        float *dxr = dx + (size_t)n * C;
+        float r = rstd[n];
+        double dot = 0;
+        for (int c = 0; c < C; c++) dot += (double)dyr[c] * w[c] * xr[c];
+        float m = (float)(dot * r / C);
+        if (accumulate)
+            for (int c = 0; c < C; c++) dxr[c] += r * (dyr[c] * w[c] - xr[c] * r * m);
+        else
+            for (int c = 0; c < C; c++) dxr[c] = r * (dyr[c] * w[c] - xr[c] * r * m);
+    }
+}
+
+void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, const float *rstd, int N, int C) {
+    /* Columns in blocks of 16 per task: every thread reads whole cache lines of each row. */
+    enum { BLK = 16 };
+    int nblk = (C + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nblk; b++) {
+        int c0 = b * BLK, c1 = c0 + BLK < C ? c0 + BLK : C;
+        double acc[BLK];
+        memset(acc, 0, sizeof acc);
+        for (int n = 0; n < N; n++) {
+            const float *xr = x + (size_t)n * C, *dyr = dy + (size_t)n * C;
+            float r = rstd[n];
+            for (int c = c0; c < c1; c++) acc[c - c0] += (double)(dyr[c] * xr[c] * r);
+        }
+        for (int c = c0; c < c1; c++) dw[c] += (float)acc[c - c0];
+    }
+}
