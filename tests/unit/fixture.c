@@ -1,4 +1,4 @@
-/* fixture.c - see fixture.h. Plain serial HDF5 reads; nothing here depends on llamapro. */
+/* fixture.c - see fixture.h. Plain serial HDF5 reads of the reference files. */
 #include "fixture.h"
 
 #include <hdf5.h>
@@ -69,4 +69,38 @@ const char *fx_tmpdir(void) {
         if (!mkdtemp(buf)) { perror("mkdtemp"); exit(1); }
     }
     return buf;
+}
+
+const char *fx_reference(void) {
+    static char p[4096];
+    snprintf(p, sizeof p, "%s", fx_path("tiny-gqa.reference.h5"));
+    return p;
+}
+
+static long attr_int(const char *name) {
+    hid_t f = H5Fopen(fx_reference(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    long long v = 0;
+    if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &v) < 0) { fprintf(stderr, "no attribute %s\n", name); exit(1); }
+    H5Aclose(a);
+    H5Fclose(f);
+    return (long)v;
+}
+
+void fx_load_reference_model(lp_model *m) {
+    lp_config c = {.dim = (int)attr_int("dim"), .hidden_dim = (int)attr_int("hidden_dim"),
+                   .n_layers = (int)attr_int("n_layers"), .n_heads = (int)attr_int("n_heads"),
+                   .n_kv_heads = (int)attr_int("n_kv_heads"), .vocab_size = (int)attr_int("vocab_size"),
+                   .max_seq_len = (int)attr_int("seq_len"), .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                   .tie_embeddings = 0};
+    lp_model_alloc(m, &c);
+    for (int i = 0; i < m->n_tensors; i++) {
+        char d[128];
+        size_t n;
+        snprintf(d, sizeof d, "/base/weights/%s", m->tensors[i].name);
+        double *w = fx_read(fx_reference(), d, &n);
+        if (n != m->tensors[i].numel) { fprintf(stderr, "%s: size %zu, expected %zu\n", d, n, m->tensors[i].numel); exit(1); }
+        for (size_t j = 0; j < n; j++) m->tensors[i].data[j] = (float)w[j];
+        free(w);
+    }
 }

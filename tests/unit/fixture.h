@@ -15,4 +15,11 @@ double fx_max_abs_diff_f(const float *a, const double *b, size_t n);
 double fx_rel_l2_f(const float *a, const double *b, size_t n);
 /* A fresh empty temporary directory for this test; static buffer. */
 const char *fx_tmpdir(void);
+
+/* Path of tiny-gqa.reference.h5 (its own static buffer). */
+const char *fx_reference(void);
+/* The tiny-gqa model (config from the reference file's attributes) with the weights of
+ * /base/weights; defined only for programs that link llamapro (every unit test does). */
+#include "llamapro/model.h"
+void fx_load_reference_model(lp_model *m);
 #endif

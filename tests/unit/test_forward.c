@@ -9,51 +9,17 @@
 #include <stdlib.h>
 #include <cmocka.h>
 #include <math.h>
-#include <hdf5.h>
 
 #include "fixture.h"
 #include "llamapro/forward.h"
 #include "llamapro/model.h"
 
-static const char *ref(void) {
-    static char p[4096];
-    snprintf(p, sizeof p, "%s", fx_path("tiny-gqa.reference.h5"));
-    return p;
-}
-
-static long attr_int(const char *name) {
-    hid_t f = H5Fopen(ref(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    long long v = 0;
-    H5Aread(a, H5T_NATIVE_LLONG, &v);
-    H5Aclose(a);
-    H5Fclose(f);
-    return (long)v;
-}
-
-/* The tiny-gqa model with weights from /base/weights of the reference file. */
-static void load_reference_model(lp_model *m) {
-    lp_config c = {.dim = (int)attr_int("dim"), .hidden_dim = (int)attr_int("hidden_dim"),
-                   .n_layers = (int)attr_int("n_layers"), .n_heads = (int)attr_int("n_heads"),
-                   .n_kv_heads = (int)attr_int("n_kv_heads"), .vocab_size = (int)attr_int("vocab_size"),
-                   .max_seq_len = (int)attr_int("seq_len"), .norm_eps = 1e-5f, .rope_theta = 10000.0f,
-                   .tie_embeddings = 0};
-    lp_model_alloc(m, &c);
-    for (int i = 0; i < m->n_tensors; i++) {
-        char d[128];
-        size_t n;
-        snprintf(d, sizeof d, "/base/weights/%s", m->tensors[i].name);
-        double *w = fx_read(ref(), d, &n);
-        assert_int_equal(n, m->tensors[i].numel);
-        for (size_t j = 0; j < n; j++) m->tensors[i].data[j] = (float)w[j];
-        free(w);
-    }
-}
+static const char *ref(void) { return fx_reference(); }
 
 static void test_logits_loss_and_grads(void **state) {
     (void)state;
     lp_model m;
-    load_reference_model(&m);
+    fx_load_reference_model(&m);
     for (int i = 0; i < m.n_tensors; i++) lp_model_set_trainable(&m, &m.tensors[i]);
     size_t n;
     int *tokens = fx_read_int(ref(), "/input/tokens", &n);
@@ -93,7 +59,7 @@ static void test_logits_loss_and_grads(void **state) {
 static void test_frozen_prefix_skips_backward(void **state) {
     (void)state;
     lp_model m;
-    load_reference_model(&m);
+    fx_load_reference_model(&m);
     lp_model_set_layer_trainable(&m, 2);
     assert_int_equal(lp_model_first_backward_layer(&m), 2);
     size_t n;

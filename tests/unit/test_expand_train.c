@@ -1,0 +1,131 @@
+/* test_expand_train.c - LLaMA Pro on the reference: expansion is an exact identity, and 3 AdamW
+ * steps training only the new blocks reproduce the float64 PyTorch run (expanded/train). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <math.h>
+#include <mpi.h>
+
+#include "fixture.h"
+#include "llamapro/expand.h"
+#include "llamapro/forward.h"
+#include "llamapro/trainer.h"
+
+static void test_expand_identity(void **state) {
+    (void)state;
+    lp_model base, ex;
+    fx_load_reference_model(&base);
+    int new_layers[2];
+    char err[256];
+    assert_int_equal(lp_expand(&base, &ex, 2, LP_EXPAND_INTERLEAVE, new_layers, err, sizeof err), 0);
+    size_t n;
+    int *want = fx_read_int(fx_reference(), "/expanded/trainable_layers", &n);
+    int *src = fx_read_int(fx_reference(), "/expanded/source_layers", &n);
+    assert_int_equal(new_layers[0], want[0]);
+    assert_int_equal(new_layers[1], want[1]);
+    assert_string_equal(ex.layers[want[0]].origin, "copy-of:1");
+    char o[32];
+    snprintf(o, sizeof o, "copy-of:%d", src[1]);
+    assert_string_equal(ex.layers[want[1]].origin, o);
+    assert_true(lp_expand_verify_identity(&base, &ex, 7));
+
+    /* and the expanded logits equal the reference's logits_at_init */
+    int *tokens = fx_read_int(fx_reference(), "/input/tokens", &n);
+    lp_acts a;
+    lp_acts_alloc(&a, &ex, 2, (int)n / 2);
+    lp_forward(&ex, &a, tokens, NULL, 2, (int)n / 2, NULL);
+    double *ref = fx_read(fx_reference(), "/expanded/logits_at_init", &n);
+    assert_true(fx_max_abs_diff_f(a.logits, ref, n) <= 1e-4);
+
+    /* P that does not divide L is refused, naming both numbers */
+    lp_model bad;
+    assert_int_equal(lp_expand(&base, &bad, 3, LP_EXPAND_INTERLEAVE, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "3"));
+    assert_non_null(strstr(err, "4 layers"));
+    /* top and bottom stack the new blocks */
+    lp_model top;
+    assert_int_equal(lp_expand(&base, &top, 2, LP_EXPAND_TOP, new_layers, err, sizeof err), 0);
+    assert_int_equal(new_layers[0], 4);
+    assert_int_equal(new_layers[1], 5);
+    assert_true(lp_expand_verify_identity(&base, &top, 3));
+    lp_model_free(&top);
+    lp_acts_free(&a);
+    free(tokens); free(ref); free(want); free(src);
+    lp_model_free(&ex);
+    lp_model_free(&base);
+}
+
+static void test_train_new_blocks_matches_reference(void **state) {
+    (void)state;
+    lp_model base, m;
+    fx_load_reference_model(&base);
+    int new_layers[2];
+    char err[256];
+    assert_int_equal(lp_expand(&base, &m, 2, LP_EXPAND_INTERLEAVE, new_layers, err, sizeof err), 0);
+    for (int k = 0; k < 2; k++) lp_model_set_layer_trainable(&m, new_layers[k]);
+
+    /* a copy of every tensor before training, to check frozen ones stay bitwise unchanged */
+    float **before = calloc((size_t)m.n_tensors, sizeof(float *));
+    for (int i = 0; i < m.n_tensors; i++) {
+        before[i] = malloc(m.tensors[i].numel * sizeof(float));
+        memcpy(before[i], m.tensors[i].data, m.tensors[i].numel * sizeof(float));
+    }
+    size_t n;
+    int *seq = fx_read_int(fx_reference(), "/input/sequences", &n);
+    int T = (int)n / 2 - 1;
+    lp_trainer t;
+    /* recipe: AdamW lr=1e-2 betas=(0.9,0.95) eps=1e-8 wd=0.1 (matrices), constant lr, clip 1.0 */
+    lp_trainer_init(&t, &m, 2, T, 1, MPI_COMM_SELF, 0.9, 0.95, 1e-8, 0.1, 1.0);
+    double *losses = fx_read(fx_reference(), "/expanded/train/losses", &n);
+    double *norms = fx_read(fx_reference(), "/expanded/train/grad_norms_before_clip", &n);
+    for (int s = 0; s < 3; s++) {
+        double gn = 0, loss = lp_trainer_step(&t, seq, 1e-2, &gn);
+        printf("step %d loss %.7f (ref %.7f) grad norm %.7f (ref %.7f)\n", s, loss, losses[s], gn, norms[s]);
+        assert_true(fabs(loss - losses[s]) <= 1e-4 * fabs(losses[s]));
+        assert_true(fabs(gn - norms[s]) <= 1e-4 * fabs(norms[s]));
+    }
+    for (int i = 0; i < m.n_tensors; i++) {
+        lp_tensor *tt = &m.tensors[i];
+        if (tt->trainable) {
+            char d[160];
+            snprintf(d, sizeof d, "/expanded/train/weights_after/%s", tt->name);
+            double *w = fx_read(fx_reference(), d, &n);
+            double rel = fx_rel_l2_f(tt->data, w, n);
+            if (rel > 1e-5) printf("%s rel %.3g\n", tt->name, rel);
+            assert_true(rel <= 1e-4);
+            free(w);
+        } else {
+            assert_memory_equal(tt->data, before[i], tt->numel * sizeof(float));
+        }
+    }
+    int *tokens = malloc(sizeof(int) * 2 * T);
+    for (int b = 0; b < 2; b++) memcpy(tokens + b * T, seq + b * (T + 1), sizeof(int) * T);
+    lp_forward(&m, &t.acts, tokens, NULL, 2, T, NULL);
+    double *after = fx_read(fx_reference(), "/expanded/train/logits_after", &n);
+    assert_true(fx_max_abs_diff_f(t.acts.logits, after, n) <= 1e-4);
+    /* gradient and optimizer memory exist for the two new layers only */
+    for (int l = 0; l < m.cfg.n_layers; l++)
+        assert_int_equal(m.layers[l].grads != NULL, l == new_layers[0] || l == new_layers[1]);
+    assert_int_equal(lp_adamw_bytes(&t.opt), 2 * 2 * lp_layer_numel(&m.cfg) * sizeof(float));
+    for (int i = 0; i < m.n_tensors; i++) free(before[i]);
+    free(before); free(seq); free(losses); free(norms); free(tokens); free(after);
+    lp_trainer_free(&t);
+    lp_model_free(&m);
+    lp_model_free(&base);
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expand_identity),
+        cmocka_unit_test(test_train_new_blocks_matches_reference),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    MPI_Finalize();
+    return rc;
+}
