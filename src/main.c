@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "llamapro/blas_select.h"
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
 
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "llamapro: '%s' is not implemented in this build yet\n", cmd->name);
         return LP_EXIT_USAGE;
     }
+    lp_blas_select(argv); /* may re-execute this program once; see blas_select.h */
     int provided = 0;
     LP_CHECK_MPI(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "initialising MPI");
     int rc = cmd->fn(argc - 1, argv + 1);

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdio.h>
 
+#include "llamapro/blas_select.h"
 #include "llamapro/check.h"
 
 void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
@@ -35,7 +36,7 @@ double lp_gemm_measure_gflops(int M, int N, int K, int reps) {
 
 const char *lp_gemm_library(void) {
     static char buf[256];
-    snprintf(buf, sizeof buf, "OpenBLAS %s, core %s, %d threads", openblas_get_config(),
-             openblas_get_corename(), openblas_get_num_threads());
+    snprintf(buf, sizeof buf, "%s; kernels %s; %d threads", openblas_get_config(), lp_blas_selection(),
+             openblas_get_num_threads());
     return buf;
 }

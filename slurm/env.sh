@@ -1,0 +1,50 @@
+# env.sh - the environment llamapro runs in; sourced by jobs/*.slurm and tests/run.sh.
+#
+# On a cluster: put your site's `module load` lines in slurm/site.sh (sourced first, not tracked).
+# On a Debian 12 machine: installs the Debian packages that are missing (as root), then builds
+# llamapro into build/ (incremental; safe to run any number of times). Exports LLAMAPRO (the
+# binary) and puts build/ on PATH.
+#   LLAMAPRO_BUILD_DIR   build folder (default: build/ in the repository)
+#   LLAMAPRO_NO_INSTALL  set to 1 to never call apt-get
+LP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export LP_ROOT
+[ -f "$LP_ROOT/slurm/site.sh" ] && . "$LP_ROOT/slurm/site.sh"
+
+LP_DEBS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+  libopenblas-openmp-dev libscalapack-openmpi-dev libcjson-dev libinih-dev libsentencepiece-dev
+  sentencepiece libcmocka-dev zlib1g-dev gnuplot-nox python3 ${LP_EXTRA_DEBS:-}"
+
+lp_install_debs() {
+  command -v dpkg-query >/dev/null 2>&1 || return 0   # not Debian: the site provides modules
+  local missing="" p
+  for p in $LP_DEBS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  [ -z "$missing" ] && return 0
+  if [ "${LLAMAPRO_NO_INSTALL:-0}" = 1 ] || [ "$(id -u)" != 0 ]; then
+    echo "llamapro: missing Debian packages:$missing (install them as root: apt-get install$missing)" >&2
+    return 1
+  fi
+  echo "llamapro: installing Debian packages:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null || {
+    echo "llamapro: apt-get install$missing failed" >&2; return 1; }
+}
+
+lp_build() {
+  local dir=${LLAMAPRO_BUILD_DIR:-$LP_ROOT/build}
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S "$LP_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release >"$dir.configure.log" 2>&1 || {
+      cat "$dir.configure.log" >&2; echo "llamapro: cmake configure failed (log above)" >&2; return 1; }
+  fi
+  cmake --build "$dir" -j "$(nproc)" >"$dir.build.log" 2>&1 || {
+    tail -40 "$dir.build.log" >&2; echo "llamapro: build failed (log: $dir.build.log)" >&2; return 1; }
+  export LLAMAPRO="$dir/llamapro"
+  export PATH="$dir:$PATH"
+}
+
+# Open MPI refuses root without these; containers and single-user machines run as root.
+if [ "$(id -u)" = 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+lp_install_debs && lp_build
