@@ -1,0 +1,48 @@
+/* train.c - `llamapro train --config RUN.ini [section.key=value ...]`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "llamapro/check.h"
+#include "llamapro/cli.h"
+#include "llamapro/comm.h"
+#include "llamapro/train_run.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llamapro train --config RUN.ini [section.key=value ...]\n\n"
+            "Trains the model of [model] path on [data] train, under MPI (mpirun -n R / srun).\n"
+            "Every key of RUN.ini can be overridden as section.key=value, e.g. optim.lr=1e-4\n"
+            "batch.steps=100; an unknown key is an error. Methods ([method] name):\n"
+            "  llama-pro  train only the layers marked trainable by `llamapro expand` (the new blocks);\n"
+            "             embeddings, norms, LM head and original blocks stay frozen\n"
+            "  full       train every tensor (the full fine-tuning baseline)\n"
+            "  pretrain   train every tensor of a model from `llamapro init`\n"
+            "[method] unfreeze = embeddings,norm,output,layers.N,... adds tensors.\n\n"
+            "Writes [run] dir/metrics.jsonl (one JSON object per step and per evaluation) and\n"
+            "[run] dir/final.h5. Rank 0 prints step, loss, lr, gradient norm, tokens/s, MFU, ETA.\n"
+            "Keys and defaults: see DESIGN.md section 7 or inputs/configs/*.ini.\n");
+}
+
+int lp_cmd_train(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *config = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (o == 'c') config = optarg;
+        else if (o == 'h') { usage(stdout); return 0; }
+        else lp_user_error("train: unknown option (see llamapro train --help)");
+    }
+    if (!config) lp_user_error("train: --config RUN.ini is required (see llamapro train --help)");
+    lp_run_config rc;
+    lp_run_config_defaults(&rc);
+    lp_run_config_load(&rc, config);
+    for (int i = optind; i < argc; i++) lp_run_config_override(&rc, argv[i]);
+    lp_run_config_check(&rc, config);
+    lp_comm c;
+    lp_comm_init(&c);
+    int code = lp_train_run(&rc, config, &c);
+    lp_comm_free(&c);
+    lp_run_config_free(&rc);
+    return code;
+}

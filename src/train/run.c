@@ -1,0 +1,132 @@
+/* run.c - the training run (see train_run.h): single pipeline stage, data parallel over all
+ * ranks. Every rank computes the same loss, norm and evaluation numbers (they are all-reduced);
+ * rank 0 prints progress and writes run/metrics.jsonl. */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "llamapro/check.h"
+#include "llamapro/evaluate.h"
+#include "llamapro/flops.h"
+#include "llamapro/gemm.h"
+#include "llamapro/model_file.h"
+#include "llamapro/optim.h"
+#include "llamapro/sampler.h"
+#include "llamapro/train_run.h"
+#include "llamapro/trainer.h"
+
+static void make_dir(const char *dir) {
+    char buf[LP_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST) lp_user_error("[run] dir: cannot create %s: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST) lp_user_error("[run] dir: cannot create %s: %s", buf, strerror(errno));
+}
+
+static void fmt_duration(double s, char *out, size_t n) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static void run_evals(const lp_model *m, lp_acts *a, const lp_run_config *rc, long step, FILE *metrics, MPI_Comm comm) {
+    for (int i = 0; i < rc->n_val; i++) {
+        const lp_val_set *v = &rc->val[i];
+        lp_eval_result r = lp_evaluate(m, a, v->path, v->split, rc->seq_len, (uint64_t)rc->eval_tokens, comm);
+        lp_info("eval  step %ld | %-8s loss %.4f | ppl %.2f | %ld tokens", step, v->name, r.loss, r.ppl, r.tokens);
+        if (metrics) {
+            fprintf(metrics, "{\"step\": %ld, \"eval\": \"%s\", \"loss\": %.6f, \"ppl\": %.4f, \"tokens\": %ld}\n", step,
+                    v->name, r.loss, r.ppl, r.tokens);
+            fflush(metrics);
+        }
+    }
+}
+
+int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
+    if (rc->pp != 1)
+        lp_user_error("%s: [parallel] pp = %d: pipeline stages are not available in this build yet (use pp = 1; "
+                      "all ranks then train data-parallel)", source, rc->pp);
+    if (!rc->model_path[0]) lp_user_error("%s: [model] path is empty (expected a model file to train)", source);
+    if (!rc->train_path[0]) lp_user_error("%s: [data] train is empty (expected a corpus file)", source);
+    lp_model m;
+    lp_model_load(&m, rc->model_path, c->world);
+    lp_apply_method(&m, rc, source);
+    if (rc->seq_len > m.cfg.max_seq_len)
+        lp_user_error("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, rc->seq_len, m.cfg.max_seq_len);
+    lp_check_corpus_fits_model(&m, rc->train_path, rc->train_split, "[data] train");
+    for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(&m, rc->val[i].path, rc->val[i].split, "[data] val");
+
+    int B = rc->micro_batch, T = rc->seq_len, M = rc->microbatches, dp = c->size;
+    int G = B * M * dp;
+    lp_sampler *smp = lp_sampler_open(rc->train_path, rc->train_split, T, G, rc->seed);
+    lp_trainer t;
+    lp_trainer_init(&t, &m, B, T, M, c->world, rc->beta1, rc->beta2, rc->eps, rc->weight_decay, rc->clip);
+    int *windows = lp_calloc((size_t)B * M * (T + 1), sizeof(int), "allocating the batch buffer");
+
+    FILE *metrics = NULL;
+    char path[LP_PATH_MAX + 64];
+    if (c->rank == 0) {
+        make_dir(rc->dir);
+        snprintf(path, sizeof path, "%s/metrics.jsonl", rc->dir);
+        metrics = fopen(path, "a");
+        if (!metrics) lp_user_error("%s: cannot open for appending: %s", path, strerror(errno));
+    }
+    double peak = lp_gemm_measure_gflops(B * T, m.cfg.hidden_dim, m.cfg.dim, 3);
+    double step_flops = M * lp_flops_total(lp_flops_microbatch(&m, B, T));
+    size_t np = lp_model_numel(&m, 0), nt = lp_model_numel(&m, 1);
+    lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
+            nt, 100.0 * nt / np, m.cfg.n_layers);
+    lp_info("train: %d ranks x %d threads (data parallel); %d sequences x %d tokens per step (%d per microbatch, %d microbatches)",
+            c->size, c->threads, G, T, B, M);
+    lp_info("train: memory per rank: weights %.1f MB, gradients %.1f MB, optimizer %.1f MB, activations %.1f MB",
+            np * 4e-6, nt * 4e-6, lp_adamw_bytes(&t.opt) * 1e-6, lp_acts_bytes(&t.acts, &m) * 1e-6);
+    lp_info("train: %s; sgemm %.1f GFLOP/s per rank", lp_gemm_library(), peak);
+
+    double t_start = MPI_Wtime(), last_print = 0, compute = 0;
+    long tokens_per_step = (long)G * T;
+    for (long step = 0; step < rc->steps; step++) {
+        if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
+            run_evals(&m, &t.acts, rc, step, metrics, c->world);
+        double t0 = MPI_Wtime();
+        lp_sampler_fill(smp, (uint64_t)step, c->rank * B * M, B * M, windows);
+        double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn;
+        double loss = lp_trainer_step(&t, windows, lr, &gn);
+        double dt = MPI_Wtime() - t0;
+        compute += dt;
+        if (!isfinite(loss)) lp_user_error("step %ld: loss is %g (diverged: lower [optim] lr, now %g)", step, loss, rc->lr);
+        double tps = tokens_per_step / dt, mfu = step_flops / dt * 1e-9 / peak;
+        if (metrics) {
+            fprintf(metrics,
+                    "{\"step\": %ld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6f, \"tokens\": %ld, "
+                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f}\n",
+                    step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start);
+            fflush(metrics);
+        }
+        double now = MPI_Wtime() - t_start;
+        if (now - last_print >= 2.0 || step == 0 || step + 1 == rc->steps) {
+            char eta[32];
+            fmt_duration(compute / (step + 1) * (rc->steps - step - 1), eta, sizeof eta);
+            lp_info("step %ld/%d | loss %.4f | lr %.2e | grad %.3f | %.0f tok/s | MFU %.1f%% | ETA %s", step + 1, rc->steps,
+                    loss, lr, gn, tps, 100 * mfu, eta);
+            last_print = now;
+        }
+    }
+    if (rc->n_val) run_evals(&m, &t.acts, rc, rc->steps, metrics, c->world);
+    snprintf(path, sizeof path, "%s/final.h5", rc->dir);
+    lp_model_save(&m, path, c->world);
+    lp_info("train: done in %.1f s; final model %s", MPI_Wtime() - t_start, path);
+    if (metrics) fclose(metrics);
+    lp_free(windows);
+    lp_trainer_free(&t);
+    lp_sampler_close(smp);
+    lp_model_free(&m);
+    return 0;
+}
