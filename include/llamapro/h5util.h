@@ -16,6 +16,10 @@
 /* Silence HDF5's automatic error stack printing (idempotent). */
 void lp_h5_quiet(void);
 
+/* User error naming `path` unless its directory exists and is writable: lets a command refuse a
+ * bad --out before doing any work. */
+void lp_check_output_path(const char *path);
+
 /* Create (truncate) `path` for writing on `comm`. Collective. A missing or unwritable directory is
  * a user error naming the path. */
 hid_t lp_h5_create(const char *path, MPI_Comm comm);

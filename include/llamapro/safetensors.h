@@ -46,6 +46,9 @@ size_t lp_st_numel(const lp_st_tensor *t);
  * dtype is a user error naming the file, the tensor and the dtype. */
 void lp_st_read_f32(const lp_st_file *f, const lp_st_tensor *t, float *out);
 
+/* User error unless t's dtype is one lp_st_read_f32 converts (F32, F16, BF16). */
+void lp_st_check_float(const lp_st_file *f, const lp_st_tensor *t);
+
 /* Half-precision conversions (exposed for export and tests). */
 float lp_f16_to_f32(uint16_t h);
 float lp_bf16_to_f32(uint16_t h);

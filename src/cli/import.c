@@ -7,6 +7,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
+#include "llamapro/h5util.h"
 #include "llamapro/import.h"
 #include "llamapro/model_file.h"
 
@@ -66,6 +67,7 @@ int lp_cmd_import(int argc, char **argv) {
                       strcmp(from, "hf") ? "FILE" : "DIR", argc - optind);
     if (!out) lp_user_error("import: --out MODEL.h5 is required");
     const char *src = argv[optind];
+    lp_check_output_path(out);
 
     lp_model m;
     if (!strcmp(from, "hf")) lp_import_hf(&m, src);

@@ -37,8 +37,7 @@ static hid_t mpio_fapl(MPI_Comm comm) {
     return fapl;
 }
 
-hid_t lp_h5_create(const char *path, MPI_Comm comm) {
-    lp_h5_quiet();
+void lp_check_output_path(const char *path) {
     char dirbuf[4096];
     snprintf(dirbuf, sizeof dirbuf, "%s", path);
     const char *dir = dirname(dirbuf);
@@ -47,6 +46,11 @@ hid_t lp_h5_create(const char *path, MPI_Comm comm) {
         lp_user_error("%s: cannot create the file: directory '%s' does not exist", path, dir);
     if (access(dir, W_OK) != 0)
         lp_user_error("%s: cannot create the file: directory '%s' is not writable", path, dir);
+}
+
+hid_t lp_h5_create(const char *path, MPI_Comm comm) {
+    lp_h5_quiet();
+    lp_check_output_path(path);
     hid_t fapl = mpio_fapl(comm);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(f, "creating an HDF5 file");

@@ -172,6 +172,7 @@ void lp_import_hf(lp_model *m, const char *dir) {
         lp_st_file *sf = shard(&s, dir, file);
         const lp_st_tensor *st = lp_st_find(sf, name);
         if (!st) lp_user_error("%s: tensor '%s' is missing", sf->path, name);
+        lp_st_check_float(sf, st);
         int64_t want[2] = {t->shape[0], t->shape[1]};
         int ok = st->ndim == t->ndim && st->shape[0] == want[0] && (t->ndim == 1 || st->shape[1] == want[1]);
         if (!ok) {

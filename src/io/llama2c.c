@@ -49,6 +49,8 @@ void lp_import_llama2c(lp_model *m, const char *path) {
     char *buf = lp_read_file(path, &size);
     if (size < 7 * sizeof(int32_t))
         lp_user_error("%s: %zu bytes is too short for a llama2.c checkpoint header (28 bytes)", path, size);
+    if (!memcmp(buf, "\x89HDF\r\n\x1a\n", 8))
+        lp_user_error("%s: is an HDF5 file, not a llama2.c checkpoint (already imported?)", path);
     int32_t h[7];
     memcpy(h, buf, sizeof h);
     lp_config c = {.dim = h[0], .hidden_dim = h[1], .n_layers = h[2], .n_heads = h[3], .n_kv_heads = h[4],

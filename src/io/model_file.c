@@ -122,6 +122,7 @@ int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_C
 
 void lp_model_save(const lp_model *m, const char *path, MPI_Comm comm) {
     char partial[4200];
+    lp_check_output_path(path); /* named as the user gave it, not as PATH.partial */
     snprintf(partial, sizeof partial, "%s.partial", path);
     lp_partial_register(partial);
     hid_t f = lp_h5_create(partial, comm);

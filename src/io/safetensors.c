@@ -154,7 +154,13 @@ float lp_f16_to_f32(uint16_t h) {
     return x;
 }
 
+void lp_st_check_float(const lp_st_file *f, const lp_st_tensor *t) {
+    if (strcmp(t->dtype, "F32") && strcmp(t->dtype, "F16") && strcmp(t->dtype, "BF16"))
+        lp_user_error("%s: tensor '%s' has dtype %s; supported are F32, F16 and BF16", f->path, t->name, t->dtype);
+}
+
 void lp_st_read_f32(const lp_st_file *f, const lp_st_tensor *t, float *out) {
+    lp_st_check_float(f, t);
     const uint8_t *src = f->data + t->begin;
     size_t n = lp_st_numel(t);
     /* Little-endian host assumed (x86/ARM HPC); memcpy because offsets need not be aligned. */
@@ -167,7 +173,5 @@ void lp_st_read_f32(const lp_st_file *f, const lp_st_tensor *t, float *out) {
             memcpy(&h, src + 2 * i, 2);
             out[i] = bf ? lp_bf16_to_f32(h) : lp_f16_to_f32(h);
         }
-    } else {
-        lp_user_error("%s: tensor '%s' has dtype %s; supported are F32, F16 and BF16", f->path, t->name, t->dtype);
     }
 }
