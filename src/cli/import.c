@@ -49,12 +49,8 @@ int lp_cmd_import(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 't': tok = optarg; break;
         case 'h': if (lp_world_rank() == 0) help(); return 0;
-        default:
-            if (optopt && strchr("fot", optopt) == NULL && optopt != 0)
-                lp_user_error("import: unknown option '-%c' (see llamapro import --help)", optopt);
-            if (optind > 0 && optind <= argc && argv[optind - 1][0] == '-' && strchr(argv[optind - 1], '=') == NULL &&
-                (!strcmp(argv[optind - 1], "--from") || !strcmp(argv[optind - 1], "--out") ||
-                 !strcmp(argv[optind - 1], "--tokenizer")))
+        default: /* getopt_long sets optopt to the option's value when its argument is missing */
+            if (optopt == 'f' || optopt == 'o' || optopt == 't')
                 lp_user_error("import: option '%s' needs a value (see llamapro import --help)", argv[optind - 1]);
             lp_user_error("import: unknown option '%s' (see llamapro import --help)", argv[optind - 1]);
         }

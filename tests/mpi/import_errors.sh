@@ -119,9 +119,11 @@ expect_refused "import: --from hf\|llama2c is required" "$FX/tiny-gqa.llama2c.bi
 expect_refused "import: --from must be 'hf' or 'llama2c', got 'gguf'" --from gguf "$FX/tiny-gqa.llama2c.bin"
 expect_refused "import: expected one input FILE after the options, got 2" --from llama2c "$FX/tiny-gqa.llama2c.bin" extra
 expect_refused "import: unknown option '--bogus'" --bogus --from llama2c "$FX/tiny-gqa.llama2c.bin"
+expect_fail 1 "import: option '--out' needs a value" "$LLAMAPRO" import --from llama2c "$FX/tiny-gqa.llama2c.bin" --out
 expect_fail 1 "nodir/out\.h5: cannot create the file: directory '.*nodir' does not exist" \
   "$LLAMAPRO" import --from llama2c "$FX/tiny-gqa.llama2c.bin" --out "$T/nodir/out.h5"
 "$LLAMAPRO" import --help | grep -q "un-permuted" || fail "import --help does not explain the q/k permutation"
+"$LLAMAPRO" info --help | grep -q -- "--verify" || fail "info --help does not describe --verify"
 
 # --- files that are not HDF5, or not a model ---
 expect_fail 1 "tiny-gqa\.llama2c\.bin: not an HDF5 file" "$LLAMAPRO" info "$FX/tiny-gqa.llama2c.bin"
