@@ -61,6 +61,8 @@ typedef struct {
     float *params;     /* [lp_layer_numel], NULL when not held by this rank */
     float *grads;      /* same layout, NULL unless some tensor of the layer is trainable */
     int trainable;     /* any tensor of this layer trainable */
+    int marked_trainable; /* the layer's `trainable` flag in a model file: set by lp_model_load and
+                           * by expand; a record only, it allocates no gradients */
     char origin[32];   /* "base:3" or "copy-of:3" */
 } lp_layer;
 
