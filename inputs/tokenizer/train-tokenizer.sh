@@ -12,13 +12,16 @@ corpus="$here/../corpora/brown.jsonl.gz"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # One training sentence per line of each document's text.
+# The model records its training paths: relative names inside the temporary directory keep them
+# (and so the file) the same on every run.
 gzip -dc "$corpus" | jq -r '.text' > "$tmp/brown.txt"
-spm_train --input="$tmp/brown.txt" --model_prefix="$tmp/tokenizer" \
+cd "$tmp"
+spm_train --input=brown.txt --model_prefix=tokenizer \
   --model_type=bpe --vocab_size=4096 --character_coverage=1.0 --byte_fallback=true \
   --split_digits=true --normalization_rule_name=identity --remove_extra_whitespaces=false \
   --allow_whitespace_only_pieces=true --max_sentence_length=16384 \
   --bos_id=1 --eos_id=2 --unk_id=0 --pad_id=-1 \
   --input_sentence_size=0 --shuffle_input_sentence=false --num_threads=1 --random_seed=1 \
   --minloglevel=1
-cp "$tmp/tokenizer.model" "$here/tokenizer.model"
+cp tokenizer.model "$here/tokenizer.model"
 echo "wrote $here/tokenizer.model"
