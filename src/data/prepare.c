@@ -45,6 +45,20 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Rank r's contiguous, byte-balanced range [lo, hi) of the batch's records: record i goes to rank
+ * floor(size * offset_i / batch_bytes). Returns whether record `probe` lies in the range. */
+static int range_of(const lp_batch *b, int size, int r, size_t *lo, size_t *hi, size_t probe) {
+    *lo = *hi = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        int owner = (int)((double)size * (double)b->recs[i].off / (double)(b->len ? b->len : 1));
+        if (owner >= size) owner = size - 1;
+        if (owner < r) *lo = i + 1;
+        if (owner <= r) *hi = i + 1;
+    }
+    if (*hi < *lo) *hi = *lo;
+    return probe >= *lo && probe < *hi;
+}
+
 typedef struct { /* this rank's share of one split in the current batch */
     int *tok;
     uint64_t n_tok, cap_tok;
@@ -105,15 +119,8 @@ void lp_prepare_run(lp_docsrc *src, const lp_tokenizer *tok, const lp_prepare_op
         long n = lp_docsrc_next(src, &b, batch_bytes, err, sizeof err);
         if (n < 0) fail_all(comm, err);
         if (n == 0) break;
-        /* This rank's contiguous, byte-balanced range of records [lo, hi). */
-        size_t lo = 0, hi = 0;
-        for (size_t i = 0; i < b.n; i++) {
-            int owner = (int)((double)size * (double)b.recs[i].off / (double)(b.len ? b.len : 1));
-            if (owner >= size) owner = size - 1;
-            if (owner < rank) lo = i + 1;
-            if (owner <= rank) hi = i + 1;
-        }
-        if (hi < lo) hi = lo;
+        size_t lo, hi;
+        range_of(&b, size, rank, &lo, &hi, 0);
         if (b.n > rec_cap) {
             rec_cap = b.n;
             docs = realloc(docs, rec_cap * sizeof *docs);
@@ -171,15 +178,21 @@ void lp_prepare_run(lp_docsrc *src, const lp_tokenizer *tok, const lp_prepare_op
         LP_CHECK_MPI(MPI_Allreduce(&first_bad, &global_bad, 1, MPI_UINT64_T, MPI_MIN, comm),
                      "agreeing on the first bad document");
         if (global_bad != UINT64_MAX) {
-            if (first_bad == global_bad) {
+            /* The owner explains it; rank 0 reports it, since rank 0 removes the partial file. */
+            size_t i = (size_t)(global_bad - rec_base);
+            int owner = 0;
+            for (int r = 0; r < size; r++) {
+                size_t rlo, rhi;
+                if (range_of(&b, size, r, &rlo, &rhi, i)) owner = r;
+            }
+            if (owner == rank) {
                 const char *text;
                 size_t len;
                 char *owned;
-                lp_record_text(src, &b, (size_t)(first_bad - rec_base), o->text_key, &text, &len, &owned, err, sizeof err);
-                lp_user_error("%s", err);
+                lp_record_text(src, &b, i, o->text_key, &text, &len, &owned, err, sizeof err);
             }
-            MPI_Barrier(comm); /* wait for the reporting rank's abort */
-            lp_exit(LP_EXIT_USAGE);
+            LP_CHECK_MPI(MPI_Bcast(err, sizeof err, MPI_CHAR, owner, comm), "sharing an error message");
+            fail_all(comm, err);
         }
         for (size_t i = lo; i < hi; i++) {
             if (status[i] < 0) continue;
