@@ -1,0 +1,72 @@
+/* eval.c - `llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N]`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llamapro/check.h"
+#include "llamapro/cli.h"
+#include "llamapro/comm.h"
+#include "llamapro/evaluate.h"
+#include "llamapro/model_file.h"
+#include "llamapro/run_config.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N] [--seq-len T] [--batch B]\n\n"
+            "Mean cross-entropy loss (nats/token) and perplexity of the model on a corpus split (default\n"
+            "val). The first N tokens of the split (default: all) are cut into non-overlapping windows of\n"
+            "T+1 tokens (default T = the model's max_seq_len), spread over the MPI ranks; any rank count\n"
+            "gives the same result to rounding. Prints one line: loss, ppl, tokens.\n");
+}
+
+int lp_cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},      {"corpus", required_argument, 0, 'c'},
+                                         {"max-tokens", required_argument, 0, 'n'}, {"seq-len", required_argument, 0, 't'},
+                                         {"batch", required_argument, 0, 'b'},      {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *corpus = NULL;
+    long long max_tokens = 0;
+    int T = 0, B = 8, o;
+    char *end;
+    while ((o = getopt_long(argc, argv, "m:c:n:t:b:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'm': model = optarg; break;
+        case 'c': corpus = optarg; break;
+        case 'n': max_tokens = strtoll(optarg, &end, 10);
+            if (*end || max_tokens < 0) lp_user_error("--max-tokens: expected a count >= 0, got '%s'", optarg);
+            break;
+        case 't': T = (int)strtol(optarg, &end, 10);
+            if (*end || T < 1) lp_user_error("--seq-len: expected a positive length, got '%s'", optarg);
+            break;
+        case 'b': B = (int)strtol(optarg, &end, 10);
+            if (*end || B < 1) lp_user_error("--batch: expected a positive count, got '%s'", optarg);
+            break;
+        case 'h': usage(stdout); return 0;
+        default: lp_user_error("eval: unknown option (see llamapro eval --help)");
+        }
+    }
+    if (!model || !corpus) lp_user_error("eval: --model and --corpus are required (see llamapro eval --help)");
+    char path[LP_PATH_MAX], split[32] = "val";
+    snprintf(path, sizeof path, "%s", corpus);
+    char *colon = strrchr(path, ':');
+    if (colon && !strchr(colon, '/')) {
+        snprintf(split, sizeof split, "%s", colon + 1);
+        *colon = 0;
+    }
+    lp_comm c;
+    lp_comm_init(&c);
+    lp_model m;
+    lp_model_load(&m, model, c.world);
+    if (!T) T = m.cfg.max_seq_len;
+    if (T > m.cfg.max_seq_len) lp_user_error("--seq-len %d exceeds the model's max_seq_len %d", T, m.cfg.max_seq_len);
+    lp_check_corpus_fits_model(&m, path, split, "--corpus");
+    lp_acts a;
+    lp_acts_alloc(&a, &m, B, T);
+    lp_eval_result r = lp_evaluate(&m, &a, path, split, T, (uint64_t)max_tokens, c.world);
+    if (c.rank == 0) printf("loss %.6f ppl %.4f tokens %ld\n", r.loss, r.ppl, r.tokens);
+    lp_acts_free(&a);
+    lp_model_free(&m);
+    lp_comm_free(&c);
+    return 0;
+}
