@@ -43,7 +43,7 @@ static void run_evals(const lp_model *m, lp_acts *a, const lp_run_config *rc, lo
         lp_eval_result r = lp_evaluate(m, a, v->path, v->split, rc->seq_len, (uint64_t)rc->eval_tokens, comm);
         lp_info("eval  step %ld | %-8s loss %.4f | ppl %.2f | %ld tokens", step, v->name, r.loss, r.ppl, r.tokens);
         if (metrics) {
-            fprintf(metrics, "{\"step\": %ld, \"eval\": \"%s\", \"loss\": %.6f, \"ppl\": %.4f, \"tokens\": %ld}\n", step,
+            fprintf(metrics, "{\"step\": %ld, \"eval\": \"%s\", \"loss\": %.9g, \"ppl\": %.6g, \"tokens\": %ld}\n", step,
                     v->name, r.loss, r.ppl, r.tokens);
             fflush(metrics);
         }
@@ -105,7 +105,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         double tps = tokens_per_step / dt, mfu = step_flops / dt * 1e-9 / peak;
         if (metrics) {
             fprintf(metrics,
-                    "{\"step\": %ld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6f, \"tokens\": %ld, "
+                    "{\"step\": %ld, \"loss\": %.9g, \"lr\": %.6g, \"grad_norm\": %.9g, \"tokens\": %ld, "
                     "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f}\n",
                     step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start);
             fflush(metrics);

@@ -1,6 +1,6 @@
 # import_errors.sh - every defect in an input is refused with exit 1, one line naming the file, and
 # no output (nor .partial) left behind. Corrupt inputs are crafted here from the fixtures.
-source "$LP_SOURCE_DIR/tests/cli/lib.sh"
+source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 FX=$LP_FIXTURES
 OUT=$T/out.h5
 

@@ -1,6 +1,6 @@
 # model_file_mpi.sh - import under mpiexec -n 2 writes the same model file as one rank, and the
 # file has the layout of DESIGN.md section 4 (checked with the HDF5 tools, not with llamapro).
-source "$LP_SOURCE_DIR/tests/cli/lib.sh"
+source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 FX=$LP_FIXTURES
 : "${MPIEXEC:?run through ctest}"
 

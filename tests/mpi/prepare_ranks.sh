@@ -1,7 +1,7 @@
 # prepare_ranks.sh - `prepare` gives the same corpus on 1, 2 and 3 ranks; its token ids are the
 # sentencepiece library's own (spm_encode); gzip input equals plain input; the split of a
 # document does not depend on file order; a model file's embedded tokenizer works like the file.
-source "$LP_SOURCE_DIR/tests/cli/lib.sh"
+source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 MPI="$MPIEXEC --oversubscribe -n"
 # A subset of Brown keeps this fast: 60 documents, ~700 KB of text.

@@ -1,7 +1,7 @@
 # sampler_layouts.sh - training batches do not depend on the rank layout: (pp,dp) = (1,1), (2,1)
 # and (1,2) fetch the same sequences for each (step, position), whatever the microbatch size;
 # and each sequence is the corpus tokens of a window [w*T, w*T+T], checked against h5dump.
-source "$LP_SOURCE_DIR/tests/cli/lib.sh"
+source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 head -n 20 "$LP_SHARED/data/brown.jsonl" > "$T/b20.jsonl"
 run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --out "$T/c.h5" "$T/b20.jsonl"
