@@ -12,7 +12,8 @@
 
 #include "llamapro/check.h"
 
-#define LP_CORPUS_CHUNK 65536 /* elements per chunk: small enough for cheap random window reads */
+#define LP_CORPUS_CHUNK 65536 /* tokens per chunk: small enough for cheap random window reads */
+#define LP_OFFSETS_CHUNK 4096 /* doc_offsets per chunk: small corpora stay small */
 #define LP_MAX_SPLITS 4
 
 struct lp_corpus_writer {
@@ -62,8 +63,8 @@ static void attr_strings(hid_t obj, const char *name, const char *const *v, int 
     lp_free(buf);
 }
 
-static hid_t make_dataset(hid_t group, const char *name, hid_t type, hsize_t size) {
-    hsize_t dims = size, maxdims = H5S_UNLIMITED, chunk = LP_CORPUS_CHUNK;
+static hid_t make_dataset(hid_t group, const char *name, hid_t type, hsize_t size, hsize_t chunk) {
+    hsize_t dims = size, maxdims = H5S_UNLIMITED;
     hid_t sp = H5Screate_simple(1, &dims, &maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     LP_CHECK_H5(H5Pset_chunk(dcpl, 1, &chunk), "setting the corpus chunk size");
@@ -126,8 +127,8 @@ lp_corpus_writer *lp_corpus_writer_create(const char *path, MPI_Comm comm, const
     for (int s = 0; s < n_splits; s++) {
         hid_t sg = H5Gcreate2(g, splits[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         LP_CHECK_H5(sg, "creating a split group");
-        w->tokens[s] = make_dataset(sg, "tokens", w->tok_type, 0);
-        w->offsets[s] = make_dataset(sg, "doc_offsets", H5T_STD_U64LE, 1);
+        w->tokens[s] = make_dataset(sg, "tokens", w->tok_type, 0, LP_CORPUS_CHUNK);
+        w->offsets[s] = make_dataset(sg, "doc_offsets", H5T_STD_U64LE, 1, LP_OFFSETS_CHUNK);
         uint64_t zero = 0;
         write_range(w, w->offsets[s], H5T_NATIVE_UINT64, 1, 0, rank == 0 ? 1 : 0, &zero);
         H5Gclose(sg);
