@@ -28,4 +28,13 @@ lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, c
  * tokenizer checksum when both record one. `what` names the config field in the message. */
 void lp_check_corpus_fits_model(const lp_model *m, const char *path, const char *split, const char *what);
 
+/* Exact-match accuracy of greedy answers on a synthetic arithmetic split (`prepare --synthetic
+ * arithmetic`): each document "Q: 37+58=? A: 95" is decoded with the model's tokenizer, the model
+ * is prompted with BOS + "Q: 37+58=? A:" and greedily continues until BOS or EOS (the next
+ * document), a newline, or a few tokens past the answer's length; the answer counts when the
+ * number the continuation starts with is exactly "95". Documents are spread over ranks (document d to rank d mod P); at most max_docs
+ * (0 = all). *n gets the number scored. Collective over comm. */
+double lp_eval_arithmetic(const lp_model *m, const char *path, const char *split, long max_docs, long *n,
+                          MPI_Comm comm);
+
 #endif

@@ -17,19 +17,24 @@ static void usage(FILE *f) {
             "Mean cross-entropy loss (nats/token) and perplexity of the model on a corpus split (default\n"
             "val). The first N tokens of the split (default: all) are cut into non-overlapping windows of\n"
             "T+1 tokens (default T = the model's max_seq_len), spread over the MPI ranks; any rank count\n"
-            "gives the same result to rounding. Prints one line: loss, ppl, tokens.\n");
+            "gives the same result to rounding. Prints one line: loss, ppl, tokens.\n\n"
+            "       llamapro eval --task arithmetic --model M.h5 --corpus C.h5[:split] [--max-docs N]\n\n"
+            "Exact-match accuracy of greedy answers on a corpus made by `prepare --synthetic arithmetic`\n"
+            "(default split: test): the model sees \"Q: 37+58=? A:\" and must continue with \"95\".\n"
+            "Prints one line: accuracy, problems.\n");
 }
 
 int lp_cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},      {"corpus", required_argument, 0, 'c'},
                                          {"max-tokens", required_argument, 0, 'n'}, {"seq-len", required_argument, 0, 't'},
                                          {"batch", required_argument, 0, 'b'},      {"help", no_argument, 0, 'h'},
+                                         {"task", required_argument, 0, 'k'},       {"max-docs", required_argument, 0, 'd'},
                                          {0, 0, 0, 0}};
-    const char *model = NULL, *corpus = NULL;
-    long long max_tokens = 0;
+    const char *model = NULL, *corpus = NULL, *task = NULL;
+    long long max_tokens = 0, max_docs = 0;
     int T = 0, B = 8, o;
     char *end;
-    while ((o = getopt_long(argc, argv, "m:c:n:t:b:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "m:c:n:t:b:k:d:h", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'c': corpus = optarg; break;
@@ -42,12 +47,19 @@ int lp_cmd_eval(int argc, char **argv) {
         case 'b': B = (int)strtol(optarg, &end, 10);
             if (*end || B < 1) lp_user_error("--batch: expected a positive count, got '%s'", optarg);
             break;
+        case 'k': task = optarg;
+            if (strcmp(task, "arithmetic")) lp_user_error("--task: '%s' is not a task (expected arithmetic)", optarg);
+            break;
+        case 'd': max_docs = strtoll(optarg, &end, 10);
+            if (*end || max_docs < 0) lp_user_error("--max-docs: expected a count >= 0, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: lp_user_error("eval: unknown option (see llamapro eval --help)");
         }
     }
     if (!model || !corpus) lp_user_error("eval: --model and --corpus are required (see llamapro eval --help)");
-    char path[LP_PATH_MAX], split[32] = "val";
+    char path[LP_PATH_MAX], split[32];
+    snprintf(split, sizeof split, "%s", task ? "test" : "val");
     snprintf(path, sizeof path, "%s", corpus);
     char *colon = strrchr(path, ':');
     if (colon && !strchr(colon, '/')) {
@@ -58,6 +70,15 @@ int lp_cmd_eval(int argc, char **argv) {
     lp_comm_init(&c);
     lp_model m;
     lp_model_load(&m, model, c.world);
+    if (task) {
+        lp_check_corpus_fits_model(&m, path, split, "--corpus");
+        long n = 0;
+        double acc = lp_eval_arithmetic(&m, path, split, (long)max_docs, &n, c.world);
+        if (c.rank == 0) printf("accuracy %.4f problems %ld\n", acc, n);
+        lp_model_free(&m);
+        lp_comm_free(&c);
+        return 0;
+    }
     if (!T) T = m.cfg.max_seq_len;
     if (T > m.cfg.max_seq_len) lp_user_error("--seq-len %d exceeds the model's max_seq_len %d", T, m.cfg.max_seq_len);
     lp_check_corpus_fits_model(&m, path, split, "--corpus");

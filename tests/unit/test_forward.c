@@ -13,6 +13,9 @@
 #include "fixture.h"
 #include "llamapro/forward.h"
 #include "llamapro/model.h"
+#include "llamapro/import.h"
+#include <mpi.h>
+#include <string.h>
 
 static const char *ref(void) { return fx_reference(); }
 
@@ -86,10 +89,58 @@ static void test_frozen_prefix_skips_backward(void **state) {
     lp_model_free(&m);
 }
 
-int main(void) {
+/* Each importer end to end: the imported model's logits, loss and gradients match the reference. */
+static void check_imported(lp_model *m) {
+    for (int i = 0; i < m->n_tensors; i++) lp_model_set_trainable(m, &m->tensors[i]);
+    size_t n;
+    int *tokens = fx_read_int(ref(), "/input/tokens", &n);
+    int *targets = fx_read_int(ref(), "/input/targets", &n);
+    lp_acts a;
+    lp_acts_alloc(&a, m, 2, (int)n / 2);
+    long count;
+    double loss = lp_forward(m, &a, tokens, targets, 2, (int)n / 2, &count) / (double)count;
+    double *rl = fx_read(ref(), "/base/logits", &n);
+    assert_true(fx_max_abs_diff_f(a.logits, rl, n) <= 1e-4);
+    double *rloss = fx_read(ref(), "/base/loss", &n);
+    assert_true(fabs(loss - rloss[0]) <= 1e-5);
+    lp_backward(m, &a, tokens, targets, 1.0f / (float)count);
+    for (int i = 0; i < m->n_tensors; i++) {
+        char d[128];
+        snprintf(d, sizeof d, "/base/grads/%s", m->tensors[i].name);
+        double *g = fx_read(ref(), d, &n);
+        assert_true(fx_rel_l2_f(m->tensors[i].grad, g, n) <= 1e-4);
+        free(g);
+    }
+    free(rl); free(rloss); free(tokens); free(targets);
+    lp_acts_free(&a);
+    lp_model_free(m);
+}
+
+static void test_imported_llama2c(void **state) {
+    (void)state;
+    lp_model m;
+    lp_import_llama2c(&m, fx_path("tiny-gqa.llama2c.bin"));
+    check_imported(&m);
+}
+
+static void test_imported_hf(void **state) {
+    (void)state;
+    lp_model m;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", fx_path("tiny-gqa-hf"));
+    lp_import_hf(&m, dir);
+    check_imported(&m);
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_imported_llama2c),
+        cmocka_unit_test(test_imported_hf),
         cmocka_unit_test(test_logits_loss_and_grads),
         cmocka_unit_test(test_frozen_prefix_skips_backward),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    MPI_Finalize();
+    return rc;
 }
