@@ -7,6 +7,7 @@
 #include "llamapro/blas_select.h"
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
+#include "llamapro/comm.h"
 
 typedef struct {
     const char *name;
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
     lp_blas_select(argv); /* may re-execute this program once; see blas_select.h */
     int provided = 0;
     LP_CHECK_MPI(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "initialising MPI");
+    lp_threads_setup(); /* OpenMP threads x ranks <= cores, for every subcommand */
     int rc = cmd->fn(argc - 1, argv + 1);
     if (rc != 0) lp_exit(rc);
     LP_CHECK_MPI(MPI_Finalize(), "finalising MPI");

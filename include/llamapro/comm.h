@@ -12,9 +12,13 @@ typedef struct {
     int threads;      /* OpenMP threads of this rank */
 } lp_comm;
 
-/* Duplicate the world communicator, find the ranks sharing this node, and give each rank
- * cores / local ranks OpenMP threads unless OMP_NUM_THREADS says otherwise (warns when threads x
- * ranks exceed the cores). Collective over MPI_COMM_WORLD. */
+/* Give this rank cores / (ranks on this node) OpenMP threads, unless OMP_NUM_THREADS says
+ * otherwise (then warn once per node when threads x ranks exceed the cores). Called by main for
+ * every subcommand, so threads x ranks <= cores everywhere. Collective over MPI_COMM_WORLD. */
+void lp_threads_setup(void);
+
+/* Duplicate the world communicator and record this rank's place (node rank, threads).
+ * Collective over MPI_COMM_WORLD. */
 void lp_comm_init(lp_comm *c);
 void lp_comm_free(lp_comm *c);
 
