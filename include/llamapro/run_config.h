@@ -61,4 +61,10 @@ void lp_run_config_override(lp_run_config *rc, const char *assignment);
 void lp_run_config_check(const lp_run_config *rc, const char *source);
 void lp_run_config_free(lp_run_config *rc);
 
+/* The usual sequence of a subcommand: defaults, then the file `path`, then every
+ * "section.key=value" in overrides[0..n). */
+void lp_run_config_read(lp_run_config *rc, const char *path, char **overrides, int n);
+/* The [model] shape keys as a model config; user error naming `source` and the key if invalid. */
+lp_config lp_run_config_shape(const lp_run_config *rc, const char *source);
+
 #endif

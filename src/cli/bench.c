@@ -59,11 +59,9 @@ int lp_cmd_bench(int argc, char **argv) {
     }
     if (!config) lp_user_error("bench: --config RUN.ini is required (see llamapro bench --help)");
     lp_run_config rc;
-    lp_run_config_defaults(&rc);
-    lp_run_config_load(&rc, config);
-    for (int i = optind; i < argc; i++) lp_run_config_override(&rc, argv[i]);
+    lp_run_config_read(&rc, config, argv + optind, argc - optind);
+    lp_run_config_shape(&rc, config);
     char err[256];
-    if (lp_config_validate(&rc.shape, err, sizeof err)) lp_user_error("%s: [model] %s", config, err);
     int B = rc.micro_batch, T = rc.seq_len, M = rc.microbatches;
     if (T > rc.shape.max_seq_len)
         lp_user_error("%s: [data] seq_len %d exceeds [model] max_seq_len %d", config, T, rc.shape.max_seq_len);

@@ -37,11 +37,8 @@ int lp_cmd_init(int argc, char **argv) {
     }
     if (!config || !out) lp_user_error("init: --config RUN.ini and --out MODEL.h5 are required (see llamapro init --help)");
     lp_run_config rc;
-    lp_run_config_defaults(&rc);
-    lp_run_config_load(&rc, config);
-    for (int i = optind; i < argc; i++) lp_run_config_override(&rc, argv[i]);
-    char err[256];
-    if (lp_config_validate(&rc.shape, err, sizeof err)) lp_user_error("%s: [model] %s", config, err);
+    lp_run_config_read(&rc, config, argv + optind, argc - optind);
+    lp_run_config_shape(&rc, config);
     lp_check_output_path(out);
     lp_model m;
     lp_model_alloc(&m, &rc.shape);

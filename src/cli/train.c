@@ -35,9 +35,7 @@ int lp_cmd_train(int argc, char **argv) {
     }
     if (!config) lp_user_error("train: --config RUN.ini is required (see llamapro train --help)");
     lp_run_config rc;
-    lp_run_config_defaults(&rc);
-    lp_run_config_load(&rc, config);
-    for (int i = optind; i < argc; i++) lp_run_config_override(&rc, argv[i]);
+    lp_run_config_read(&rc, config, argv + optind, argc - optind);
     lp_run_config_check(&rc, config);
     lp_comm c;
     lp_comm_init(&c);

@@ -279,3 +279,15 @@ void lp_run_config_free(lp_run_config *rc) {
     free(rc->text);
     rc->text = NULL;
 }
+
+void lp_run_config_read(lp_run_config *rc, const char *path, char **overrides, int n) {
+    lp_run_config_defaults(rc);
+    lp_run_config_load(rc, path);
+    for (int i = 0; i < n; i++) lp_run_config_override(rc, overrides[i]);
+}
+
+lp_config lp_run_config_shape(const lp_run_config *rc, const char *source) {
+    char err[256];
+    if (lp_config_validate(&rc->shape, err, sizeof err)) lp_user_error("%s: [model] %s", source, err);
+    return rc->shape;
+}
