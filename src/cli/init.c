@@ -39,6 +39,7 @@ int lp_cmd_init(int argc, char **argv) {
     lp_run_config rc;
     lp_run_config_read(&rc, config, argv + optind, argc - optind);
     lp_run_config_shape(&rc, config);
+    char err[256];
     lp_check_output_path(out);
     lp_model m;
     lp_model_alloc(&m, &rc.shape);
