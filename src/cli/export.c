@@ -10,6 +10,7 @@
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
 #include "llamapro/h5util.h"
+#include "llamapro/hf_export.h"
 #include "llamapro/model_file.h"
 
 static void help(void) {
@@ -87,11 +88,12 @@ int lp_cmd_export(int argc, char **argv) {
     if (shard_s && strcmp(to, "hf")) lp_user_error("export: --shard-size applies to --to hf only");
     const char *out = argv[optind];
     if (!strcmp(to, "h5")) lp_check_output_path(out);
-    else lp_user_error("export: --to hf is not available in this build yet");
+    else lp_hf_export_check_dir(out);
 
     lp_model m;
     lp_model_load(&m, in, MPI_COMM_WORLD);
     if (!strcmp(to, "h5")) lp_model_save_as(&m, out, MPI_COMM_WORLD, dtype);
+    else lp_hf_export(&m, out, dtype, shard, MPI_COMM_WORLD);
     if (lp_world_rank() == 0) {
         struct stat st;
         long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : 0;
