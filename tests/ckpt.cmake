@@ -2,3 +2,4 @@
 lp_script_test(export_h5 mpi 2)
 lp_script_test(ckpt_resume mpi 2)
 lp_script_test(export_hf mpi 2)
+lp_script_test(ckpt_corrupt mpi 1)
