@@ -63,6 +63,11 @@ int main(int argc, char **argv) {
     LP_CHECK_MPI(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "initialising MPI");
     lp_threads_setup(); /* OpenMP threads x ranks <= cores, for every subcommand */
     int rc = cmd->fn(argc - 1, argv + 1);
+    /* A clean stop (every rank agreed, checkpoint written) finalises normally: no MPI_Abort. */
+    if (rc == LP_EXIT_SIGNAL) {
+        LP_CHECK_MPI(MPI_Finalize(), "finalising MPI");
+        return rc;
+    }
     if (rc != 0) lp_exit(rc);
     LP_CHECK_MPI(MPI_Finalize(), "finalising MPI");
     return 0;

@@ -39,10 +39,18 @@ hid_t lp_h5_dxpl_collective(void);
  * collective (lp_h5_dxpl_collective). */
 void lp_h5_write_f32(hid_t loc, const char *name, int ndim, const hsize_t *dims, const float *data,
                      hid_t dxpl);
+/* The same in bfloat16: float32 rounded to nearest (ties to even) and stored as H5T_STD_U16LE with
+ * a string attribute dtype = "bfloat16" (HDF5 has no bf16 type; the bits are bf16's, so h5py users
+ * shift them left by 16 and view as float32). Halves the file. NaN stays NaN. */
+void lp_h5_write_bf16(hid_t loc, const char *name, int ndim, const hsize_t *dims, const float *data,
+                      hid_t dxpl);
+/* bfloat16 bits of x, round to nearest even (the conversion lp_h5_write_bf16 uses). */
+unsigned short lp_f32_to_bf16(float x);
 /* The same for a 1-D uint8 byte array (tokenizer blobs, config text). */
 void lp_h5_write_u8(hid_t loc, const char *name, size_t n, const void *data, hid_t dxpl);
 
-/* Read float32 dataset `name` under `loc` whose shape must be dims[ndim]. `file` is the file's path
+/* Read float32 dataset `name` under `loc` whose shape must be dims[ndim]; a bfloat16 dataset (see
+ * lp_h5_write_bf16) is converted to float32 exactly. `file` is the file's path
  * for messages. Missing dataset, wrong shape or a failed read (checksum) are user errors naming
  * the file and the dataset path. Every rank may call it independently. */
 void lp_h5_read_f32(hid_t loc, const char *name, int ndim, const hsize_t *dims, float *data,

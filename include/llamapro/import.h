@@ -33,6 +33,10 @@ void lp_import_tokenizer(lp_model *m, const char *path);
 void lp_hf_permute(float *w, int heads, int head_dim, int in);
 void lp_hf_unpermute(float *w, int heads, int head_dim, int in);
 
+/* transformers' LlamaForCausalLM name of tensor t: "model.layers.3.self_attn.q_proj.weight",
+ * "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight". */
+void lp_hf_tensor_name(const lp_tensor *t, char *buf, size_t n);
+
 /* Read a whole small file (config.json, tokenizer.model) into a NUL-terminated lp_calloc'd
  * buffer; length in *n. Missing or unreadable: user error naming the file. */
 char *lp_read_file(const char *path, size_t *n);

@@ -9,7 +9,7 @@
  *   /expansion   attributes parsed from m->expansion_json (method, blocks, position, source,
  *                new_layers, ...) plus the whole text as `json` (optional)
  *
- * Weights are float32, chunked, Fletcher32-checksummed. Checkpoints are model files with more
+ * Weights are float32 (or bfloat16, see lp_model_save_as), chunked, Fletcher32-checksummed. Checkpoints are model files with more
  * groups, so the tensor-to-path mapping and the writers are exported for them.
  */
 #ifndef LLAMAPRO_MODEL_FILE_H
@@ -34,6 +34,12 @@ void lp_model_tensor_h5path(const lp_tensor *t, char *buf, size_t n);
  * layers[l].trainable || layers[l].marked_trainable. */
 void lp_model_save(const lp_model *m, const char *path, MPI_Comm comm);
 
+/* Storage type of weight datasets. LP_BF16 stores bfloat16 (h5util.h lp_h5_write_bf16), half the
+ * bytes; lp_model_load converts it back to float32, so only shipping and export use it. */
+typedef enum { LP_DTYPE_F32, LP_DTYPE_BF16 } lp_dtype;
+/* lp_model_save with weights stored as `dtype`. */
+void lp_model_save_as(const lp_model *m, const char *path, MPI_Comm comm, lp_dtype dtype);
+
 /* Read the model file `path` into m (allocated here with lp_model_alloc; free with
  * lp_model_free). Collective over comm; every rank reads everything. Restores origins, the
  * tokenizer and the expansion record; trainable flags go to layers[l].marked_trainable and no
@@ -51,6 +57,8 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm);
  * tensors' own weights. Each tensor is written by the lowest rank whose buffer is non-NULL;
  * tensors NULL on every rank are skipped. Collective. Returns the number written. */
 int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm);
+/* The same, storing `dtype`. */
+int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm, lp_dtype dtype);
 /* Read the datasets written that way into data[i] (or the tensors' own storage when data is NULL),
  * skipping NULL buffers; shapes are checked against the tensor table (user error naming path). */
 void lp_model_read_tensors(const lp_model *m, hid_t g, float *const *data, const char *path);

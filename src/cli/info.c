@@ -187,6 +187,54 @@ static void describe_model(hid_t f, const char *path) {
     }
 }
 
+static herr_t count_elink(hid_t g, const char *name, const H5L_info_t *info, void *n) {
+    if (info->type == H5L_TYPE_EXTERNAL) ++*(int *)n;
+    return 0;
+}
+
+static void print_u64(hid_t g, const char *label, const char *name) {
+    unsigned long long v[4] = {0};
+    hid_t a = H5Aexists(g, name) > 0 ? H5Aopen(g, name, H5P_DEFAULT) : -1;
+    if (a >= 0 && H5Aread(a, H5T_NATIVE_ULLONG, v) >= 0) printf("%s%llu", label, v[0]);
+    if (a >= 0) H5Aclose(a);
+}
+
+/* A checkpoint (checkpoint.h): step, layout that wrote it, trainable tensors with their optimizer
+ * state, frozen tensors stored or linked. */
+static void describe_checkpoint(hid_t f) {
+    if (!lp_h5_exists(f, "train_state")) return;
+    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(ts, "opening /train_state");
+    int dp = 0, pp = 0, ranks = 0;
+    lp_h5_attr_read_int(ts, "written_dp", &dp);
+    lp_h5_attr_read_int(ts, "written_pp", &pp);
+    lp_h5_attr_read_int(ts, "written_ranks", &ranks);
+    print_u64(ts, "checkpoint: step ", "step");
+    print_u64(ts, ", tokens ", "tokens");
+    printf(", written by %d ranks (pp %d x dp %d); resumable on any layout\n", ranks, pp, dp);
+    char src[1200] = "";
+    lp_h5_attr_read_str(ts, "frozen_source", src, sizeof src);
+    H5Gclose(ts);
+    int links = 0;
+    hid_t wg = H5Gopen2(f, "weights", H5P_DEFAULT);
+    LP_CHECK_H5(wg, "opening /weights");
+    LP_CHECK_H5(H5Lvisit(wg, H5_INDEX_NAME, H5_ITER_INC, count_elink, &links), "listing /weights");
+    H5Gclose(wg);
+    if (links) printf("frozen tensors: %d external links into %s (not stored here)\n", links, src);
+    else printf("frozen tensors: stored in this file\n");
+    if (lp_h5_exists(f, "optimizer/m")) {
+        hid_t og = H5Gopen2(f, "optimizer/m", H5P_DEFAULT);
+        LP_CHECK_H5(og, "opening /optimizer/m");
+        walk_state w = {0, 0, 0, NULL};
+        printf("trainable tensors (AdamW m and v each):\n");
+        w.print = 1;
+        LP_CHECK_H5(H5Ovisit(og, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking /optimizer/m");
+        printf("trainable: %d tensors, %llu parameters; optimizer state %.1f MB\n", w.datasets, w.elements,
+               w.elements * 8.0 / 1e6);
+        H5Gclose(og);
+    }
+}
+
 int lp_cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {"verify", no_argument, 0, 'v'}, {0, 0, 0, 0}};
     int c, verify = 0;
@@ -217,6 +265,7 @@ int lp_cmd_info(int argc, char **argv) {
         print_attrs(f, "  ");
         int model = has_fmt && !strcmp(fmt, LP_MODEL_FORMAT);
         if (model || (lp_h5_exists(f, "config") && lp_h5_exists(f, "weights"))) describe_model(f, path);
+        describe_checkpoint(f);
         if (!model) {
             printf("datasets:\n");
             walk_state w = walk(f, 1);

@@ -127,6 +127,31 @@ void lp_h5_write_f32(hid_t loc, const char *name, int ndim, const hsize_t *dims,
     write_any(loc, name, ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, dxpl);
 }
 
+unsigned short lp_f32_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1); /* round half to even on the 16 dropped bits */
+    return (unsigned short)(u >> 16);
+}
+
+void lp_h5_write_bf16(hid_t loc, const char *name, int ndim, const hsize_t *dims, const float *data,
+                      hid_t dxpl) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= dims[i];
+    uint16_t *bits = NULL;
+    if (data) {
+        bits = lp_calloc(n, sizeof *bits, "converting a tensor to bfloat16");
+        for (size_t i = 0; i < n; i++) bits[i] = lp_f32_to_bf16(data[i]);
+    }
+    write_any(loc, name, ndim, dims, H5T_STD_U16LE, H5T_NATIVE_UINT16, bits, dxpl);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    LP_CHECK_H5(d, "opening a bfloat16 dataset");
+    lp_h5_attr_write_str(d, "dtype", "bfloat16");
+    LP_CHECK_H5(H5Dclose(d), "closing a dataset");
+    lp_free(bits);
+}
+
 void lp_h5_write_u8(hid_t loc, const char *name, size_t n, const void *data, hid_t dxpl) {
     hsize_t dims[1] = {n};
     write_any(loc, name, 1, dims, H5T_STD_U8LE, H5T_NATIVE_UCHAR, data, dxpl);
@@ -174,10 +199,33 @@ static void read_checked(hid_t d, hid_t memtype, void *buf, const char *file, hi
     }
 }
 
+/* A dataset written by lp_h5_write_bf16: 16-bit integers tagged dtype = "bfloat16". */
+static int is_bf16(hid_t d) {
+    hid_t t = H5Dget_type(d);
+    LP_CHECK_H5(t, "getting a dataset's type");
+    int ok = H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 2;
+    H5Tclose(t);
+    char dt[32];
+    return ok && lp_h5_attr_read_str(d, "dtype", dt, sizeof dt) == 0 && !strcmp(dt, "bfloat16");
+}
+
 void lp_h5_read_f32(hid_t loc, const char *name, int ndim, const hsize_t *dims, float *data,
                     const char *file) {
     hid_t d = open_checked(loc, name, ndim, dims, file);
-    read_checked(d, H5T_NATIVE_FLOAT, data, file, loc, name);
+    if (is_bf16(d)) {
+        /* Read the 16-bit words into the front of the float buffer, then widen in place from the
+         * end: float i covers words 2i and 2i+1, which are already consumed when i >= 1. */
+        size_t n = 1;
+        for (int i = 0; i < ndim; i++) n *= dims[i];
+        uint16_t *bits = (uint16_t *)(void *)data;
+        read_checked(d, H5T_NATIVE_UINT16, bits, file, loc, name);
+        for (size_t i = n; i-- > 0;) {
+            uint32_t u = (uint32_t)bits[i] << 16;
+            memcpy(&data[i], &u, 4);
+        }
+    } else {
+        read_checked(d, H5T_NATIVE_FLOAT, data, file, loc, name);
+    }
     LP_CHECK_H5(H5Dclose(d), "closing a dataset");
 }
 

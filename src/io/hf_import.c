@@ -100,7 +100,7 @@ static void parse_config(const char *dir, lp_config *c) {
 }
 
 /* The HF name of one of our tensors. */
-static void hf_name(const lp_tensor *t, char *buf, size_t n) {
+void lp_hf_tensor_name(const lp_tensor *t, char *buf, size_t n) {
     static const char *layer[LP_LAYER_NTENSORS] = {
         [LP_ATTN_NORM] = "input_layernorm", [LP_WQ] = "self_attn.q_proj", [LP_WK] = "self_attn.k_proj",
         [LP_WV] = "self_attn.v_proj", [LP_WO] = "self_attn.o_proj", [LP_MLP_NORM] = "post_attention_layernorm",
@@ -161,7 +161,7 @@ void lp_import_hf(lp_model *m, const char *dir) {
     for (int i = 0; i < m->n_tensors; i++) {
         lp_tensor *t = &m->tensors[i];
         char name[128];
-        hf_name(t, name, sizeof name);
+        lp_hf_tensor_name(t, name, sizeof name);
         const char *file = "model.safetensors";
         if (wmap) {
             const cJSON *f = cJSON_GetObjectItemCaseSensitive(wmap, name);

@@ -90,6 +90,10 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm) {
 }
 
 int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm) {
+    return lp_model_write_tensors_as(m, g, data, comm, LP_DTYPE_F32);
+}
+
+int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm, lp_dtype dtype) {
     int rank = comm_rank(comm), n = m->n_tensors, written = 0;
     /* Agree on one writer per tensor: the lowest rank holding it. */
     int *owner = lp_calloc((size_t)n, sizeof(int), "tensor owners");
@@ -111,7 +115,8 @@ int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_C
         }
         hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
         const float *buf = owner[i] == rank ? (data ? data[i] : t->data) : NULL;
-        lp_h5_write_f32(loc, leaf, t->ndim, dims, buf, dxpl);
+        if (dtype == LP_DTYPE_BF16) lp_h5_write_bf16(loc, leaf, t->ndim, dims, buf, dxpl);
+        else lp_h5_write_f32(loc, leaf, t->ndim, dims, buf, dxpl);
         if (loc != g) LP_CHECK_H5(H5Gclose(loc), "closing a layer group");
         written++;
     }
@@ -121,6 +126,10 @@ int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_C
 }
 
 void lp_model_save(const lp_model *m, const char *path, MPI_Comm comm) {
+    lp_model_save_as(m, path, comm, LP_DTYPE_F32);
+}
+
+void lp_model_save_as(const lp_model *m, const char *path, MPI_Comm comm, lp_dtype dtype) {
     char partial[4200];
     lp_check_output_path(path); /* named as the user gave it, not as PATH.partial */
     snprintf(partial, sizeof partial, "%s.partial", path);
@@ -130,7 +139,7 @@ void lp_model_save(const lp_model *m, const char *path, MPI_Comm comm) {
     lp_h5_attr_write_int(f, "format_version", LP_MODEL_FORMAT_VERSION);
     lp_model_write_meta(m, f, comm);
     hid_t w = lp_h5_group(f, "weights");
-    int n = lp_model_write_tensors(m, w, NULL, comm);
+    int n = lp_model_write_tensors_as(m, w, NULL, comm, dtype);
     LP_ASSERT(n == m->n_tensors, "saving a model (some tensor is held by no rank)");
     LP_CHECK_H5(H5Gclose(w), "closing the weights group");
     lp_h5_close(f);

@@ -15,6 +15,7 @@
 #include "llamapro/gemm.h"
 #include "llamapro/model_file.h"
 #include "llamapro/optim.h"
+#include "llamapro/run_ckpt.h"
 #include "llamapro/sampler.h"
 #include "llamapro/train_run.h"
 #include "llamapro/trainer.h"
@@ -70,6 +71,10 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_trainer t;
     lp_trainer_init(&t, &m, B, T, M, c->world, rc->beta1, rc->beta2, rc->eps, rc->weight_decay, rc->clip);
     int *windows = lp_calloc((size_t)B * M * (T + 1), sizeof(int), "allocating the batch buffer");
+    /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
+    lp_run_ckpt ck;
+    long first_step = lp_run_ckpt_begin(&ck, rc, source, &m, &t.opt, smp, c);
+    int stopped = 0;
 
     FILE *metrics = NULL;
     char path[LP_PATH_MAX + 64];
@@ -92,7 +97,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
 
     double t_start = MPI_Wtime(), last_print = 0, compute = 0;
     long tokens_per_step = (long)G * T;
-    for (long step = 0; step < rc->steps; step++) {
+    for (long step = first_step; step < rc->steps; step++) {
         if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
             run_evals(&m, &t.acts, rc, step, metrics, c->world);
         double t0 = MPI_Wtime();
@@ -113,11 +118,25 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         double now = MPI_Wtime() - t_start;
         if (now - last_print >= 2.0 || step == 0 || step + 1 == rc->steps) {
             char eta[32];
-            fmt_duration(compute / (step + 1) * (rc->steps - step - 1), eta, sizeof eta);
+            fmt_duration(compute / (step + 1 - first_step) * (rc->steps - step - 1), eta, sizeof eta);
             lp_info("step %ld/%d | loss %.4f | lr %.2e | grad %.3f | %.0f tok/s | MFU %.1f%% | ETA %s", step + 1, rc->steps,
                     loss, lr, gn, tps, 100 * mfu, eta);
             last_print = now;
         }
+        /* checkpoint hook 2/3: every run.ckpt_every steps, and a clean stop on a signal or budget */
+        if (lp_run_ckpt_after_step(&ck, step + 1, step + 1 == rc->steps, &m, &t.opt)) {
+            stopped = 1;
+            break;
+        }
+    }
+    /* checkpoint hook 3/3: stopped on a signal: the checkpoint is written, leave with 75 */
+    if (stopped) {
+        if (metrics) fclose(metrics);
+        lp_free(windows);
+        lp_trainer_free(&t);
+        lp_sampler_close(smp);
+        lp_model_free(&m);
+        return LP_EXIT_SIGNAL;
     }
     if (rc->n_val) run_evals(&m, &t.acts, rc, rc->steps, metrics, c->world);
     snprintf(path, sizeof path, "%s/final.h5", rc->dir);
