@@ -10,6 +10,10 @@
  *   input gradient   layers at or after the first layer needing a backward (first trainable
  *                    layer, or 0 when the embedding trains): gradient flows back to it; none before;
  *   weight gradient  trainable layers only.
+ * Each kind's FLOPs become seconds through a rate (lp_cost_rates): measured once at start-up on
+ * this machine (lp_cost_calibrate), because attention, softmax and norms run far below the sgemm
+ * rate and a pure FLOP count misplaces the LM head and attention-heavy layers; all rates 1 gives
+ * the plain FLOP model (for tests).
  * Memory: weights of every held tensor; gradient + AdamW m + v for trainable tensors only;
  * activations for the microbatches in flight (GPipe: M; 1F1B: min(M, pp - stage); a stage with no
  * backward keeps one slot per layer range and double-buffers its input).
@@ -40,6 +44,19 @@ void lp_layout_free(lp_layout *ly);
 
 enum { LP_SCHED_1F1B = 0, LP_SCHED_GPIPE = 1 };
 
+/* FLOP/s of each kind of work: a layer's forward, input gradient, weight gradient; the head's
+ * forward, input gradient, weight gradient. */
+typedef struct {
+    double fwd, bin, bwt, head_fwd, head_bin, head_bwt;
+} lp_cost_rates;
+/* All 1: costs are FLOPs. */
+lp_cost_rates lp_cost_rates_flops(void);
+/* Time one layer (forward, input gradient, weight gradient) and the LM head (forward, backward) of
+ * config c on a microbatch of B x T on every rank at once (median of 5, as loaded as in training),
+ * and average the rates over comm so that every rank plans the same partition. Collective over
+ * comm; allocates a one-layer model for the duration. */
+void lp_cost_calibrate(lp_cost_rates *r, const lp_config *c, int B, int T, MPI_Comm comm);
+
 typedef struct {
     int l0, l1;               /* layers [l0, l1) */
     int embed, head;          /* holds the embedding (stage 0), the final norm + LM head (last) */
@@ -47,6 +64,7 @@ typedef struct {
     int backward;             /* runs any backward (else it never waits for gradients) */
     int inflight;             /* activation sets kept (microbatches in flight) */
     double fwd, bin, bwt;     /* FLOPs per microbatch: forward, input gradient, weight gradient */
+    double t_fwd, t_bwd;      /* predicted seconds per microbatch: forward, whole backward */
     size_t weight_bytes, grad_bytes, optim_bytes, act_bytes;
 } lp_stage_plan;
 
@@ -61,11 +79,11 @@ typedef struct {
 int lp_schedule_parse(const char *name);
 
 /* Plan pp stages for model m (a skeleton is enough: config and trainable flags), microbatches of
- * B x T, M per step. `explicit_list` ("3,3,4"; NULL or "" = cost model). Every rank calls it with
+ * B x T, M per step, costs converted to seconds with `rates` (NULL: plain FLOPs). `explicit_list` ("3,3,4"; NULL or "" = cost model). Every rank calls it with
  * the same arguments; a bad layout (more stages than layers, a list of the wrong count or sum or
  * with a non-positive entry) is lp_user_error_all naming the field. `source` names the config. */
 void lp_partition_plan(lp_partition *p, const lp_model *m, int pp, int B, int T, int M, int schedule,
-                       const char *explicit_list, const char *source);
+                       const lp_cost_rates *rates, const char *explicit_list, const char *source);
 void lp_partition_free(lp_partition *p);
 /* Rank 0 prints one line per stage: layers, trainable count, predicted compute share, bytes of
  * weights / gradients / optimizer / activations; and the predicted bubble. */

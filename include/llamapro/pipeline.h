@@ -27,6 +27,7 @@
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "llamapro/evaluate.h"
 #include "llamapro/forward.h"
@@ -82,6 +83,18 @@ lp_eval_result lp_pipe_evaluate(lp_pipe *p, const char *path, const char *split,
 /* Bytes this stage holds: weights, gradients, optimizer state, activations (with message
  * buffers). */
 void lp_pipe_bytes(const lp_pipe *p, size_t *weights, size_t *grads, size_t *optim, size_t *acts);
+
+/* The last step's per-stage timings as extra JSON fields for the metrics step line, starting with
+ * ", ": "bubble" (measured), "bubble_pred" (cost model), and per-stage arrays "stage_fwd_s",
+ * "stage_bin_s", "stage_bwt_s", "stage_wait_s", "stage_opt_s", "stage_idle_s". Local. */
+void lp_pipe_metrics_json(const lp_pipe *p, char *buf, size_t n);
+
+/* Memory of every stage of replica 0: bytes of weights, gradients, optimizer state, activations
+ * and the peak resident set (VmHWM) so far. Rank 0 prints one line per stage and, with metrics
+ * non-NULL, writes one JSON line per stage {"step", "memory_stage", "layers", "trainable_layers",
+ * "weights_bytes", "grads_bytes", "optim_bytes", "acts_bytes", "vmhwm_bytes"}. Collective over
+ * the world. */
+void lp_pipe_report_memory(const lp_pipe *p, long step, FILE *metrics);
 
 /* Peak resident set of this process (VmHWM of /proc/self/status) in bytes; 0 if unknown. */
 size_t lp_vmhwm_bytes(void);

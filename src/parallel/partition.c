@@ -35,7 +35,9 @@ void lp_layout_free(lp_layout *ly) {
 
 /* Per-layer and head costs of one microbatch, from the model's trainable flags. */
 typedef struct {
-    double *fwd, *bin, *bwt;          /* [L] */
+    double *fwd, *bin, *bwt;          /* [L] FLOPs */
+    double *sec_f, *sec_b;            /* [L] seconds: forward, input + weight gradient */
+    double head_sf, head_sb;
     size_t *wb, *gb, *ob;             /* [L] bytes of weights, gradients, optimizer state */
     double head_fwd, head_bin, head_bwt;
     size_t embed_w, embed_g, head_w, head_g; /* optimizer state = 2 x gradient bytes */
@@ -48,7 +50,7 @@ static int tensor_trainable(const lp_model *m, const char *name) {
     return 0;
 }
 
-static void costs_of(costs *k, const lp_model *m, int B, int T) {
+static void costs_of(costs *k, const lp_model *m, int B, int T, const lp_cost_rates *r) {
     const lp_config *c = &m->cfg;
     int L = c->n_layers;
     k->fwd = lp_calloc((size_t)L, sizeof(double), "planning stages");
@@ -57,6 +59,8 @@ static void costs_of(costs *k, const lp_model *m, int B, int T) {
     k->wb = lp_calloc((size_t)L, sizeof(size_t), "planning stages");
     k->gb = lp_calloc((size_t)L, sizeof(size_t), "planning stages");
     k->ob = lp_calloc((size_t)L, sizeof(size_t), "planning stages");
+    k->sec_f = lp_calloc((size_t)L, sizeof(double), "planning stages");
+    k->sec_b = lp_calloc((size_t)L, sizeof(double), "planning stages");
     k->first_bwd = lp_model_first_backward_layer(m);
     double lin = lp_flops_layer_linear(c, B, T), att = lp_flops_layer_attention(c, B, T);
     for (int l = 0; l < L; l++) {
@@ -65,6 +69,8 @@ static void costs_of(costs *k, const lp_model *m, int B, int T) {
         k->bwt[l] = m->layers[l].trainable ? lin : 0.0;
         k->wb[l] = lp_layer_numel(c) * sizeof(float);
         k->gb[l] = m->layers[l].trainable ? k->wb[l] : 0; /* a layer's gradient block is whole */
+        k->sec_f[l] = k->fwd[l] / r->fwd;
+        k->sec_b[l] = k->bin[l] / r->bin + k->bwt[l] / r->bwt;
     }
     for (int i = 0; i < m->n_tensors; i++)
         if (m->tensors[i].layer >= 0 && m->tensors[i].trainable) k->ob[m->tensors[i].layer] += 2 * m->tensors[i].numel * sizeof(float);
@@ -75,6 +81,8 @@ static void costs_of(costs *k, const lp_model *m, int B, int T) {
     k->head_fwd = head;
     k->head_bin = (k->first_bwd < L || norm_tr) ? head : 0.0;
     k->head_bwt = out_tr ? head : 0.0;
+    k->head_sf = k->head_fwd / r->head_fwd;
+    k->head_sb = k->head_bin / r->head_bin + k->head_bwt / r->head_bwt;
     k->embed_w = VC;
     k->embed_g = m->tensors[0].trainable ? VC : 0;
     k->head_w = VC + c->dim * sizeof(float);
@@ -83,6 +91,7 @@ static void costs_of(costs *k, const lp_model *m, int B, int T) {
 
 static void costs_free(costs *k) {
     lp_free(k->fwd), lp_free(k->bin), lp_free(k->bwt), lp_free(k->wb), lp_free(k->gb), lp_free(k->ob);
+    lp_free(k->sec_f), lp_free(k->sec_b);
 }
 
 static int inflight(int schedule, int pp, int s, int M, int backward) {
@@ -101,12 +110,14 @@ static void fill_stage(lp_stage_plan *st, const costs *k, const lp_model *m, con
     st->head = s == p->pp - 1;
     for (int l = l0; l < l1; l++) {
         st->fwd += k->fwd[l], st->bin += k->bin[l], st->bwt += k->bwt[l];
+        st->t_fwd += k->sec_f[l], st->t_bwd += k->sec_b[l];
         st->weight_bytes += k->wb[l], st->grad_bytes += k->gb[l], st->optim_bytes += k->ob[l];
         st->n_trainable += m->layers[l].trainable;
     }
     if (st->embed) st->weight_bytes += k->embed_w, st->grad_bytes += k->embed_g, st->optim_bytes += 2 * k->embed_g;
     if (st->head) {
         st->fwd += k->head_fwd, st->bin += k->head_bin, st->bwt += k->head_bwt;
+        st->t_fwd += k->head_sf, st->t_bwd += k->head_sb;
         /* tied and held by stage 0 too: the last stage keeps its own copy of the matrix */
         st->weight_bytes += k->head_w, st->grad_bytes += k->head_g, st->optim_bytes += 2 * k->head_g;
         if (c->tie_embeddings && st->embed) st->weight_bytes -= k->embed_w;
@@ -119,7 +130,7 @@ static void fill_stage(lp_stage_plan *st, const costs *k, const lp_model *m, con
                          2 * (size_t)st->inflight * p->B * p->T * c->dim * sizeof(float);
 }
 
-static double stage_time(const lp_stage_plan *st) { return st->fwd + st->bin + st->bwt; }
+static double stage_time(const lp_stage_plan *st) { return st->t_fwd + st->t_bwd; }
 static double stage_mem(const lp_stage_plan *st) {
     return (double)(st->weight_bytes + st->grad_bytes + st->optim_bytes + st->act_bytes);
 }
@@ -182,8 +193,10 @@ static void parse_explicit(const char *list, int pp, int L, int *cut, const char
                           source, list, sum, L);
 }
 
+lp_cost_rates lp_cost_rates_flops(void) { return (lp_cost_rates){1, 1, 1, 1, 1, 1}; }
+
 void lp_partition_plan(lp_partition *p, const lp_model *m, int pp, int B, int T, int M, int schedule,
-                       const char *explicit_list, const char *source) {
+                       const lp_cost_rates *rates, const char *explicit_list, const char *source) {
     int L = m->cfg.n_layers;
     memset(p, 0, sizeof *p);
     if (pp > L)
@@ -196,7 +209,8 @@ void lp_partition_plan(lp_partition *p, const lp_model *m, int pp, int B, int T,
     p->st = lp_calloc((size_t)pp, sizeof(lp_stage_plan), "planning stages");
     int *cut = lp_calloc((size_t)pp + 1, sizeof(int), "planning stages");
     costs k;
-    costs_of(&k, m, B, T);
+    lp_cost_rates flops = lp_cost_rates_flops();
+    costs_of(&k, m, B, T, rates ? rates : &flops);
     if (explicit_list && explicit_list[0]) {
         parse_explicit(explicit_list, pp, L, cut, source);
         p->is_explicit = 1;
@@ -213,8 +227,8 @@ void lp_partition_plan(lp_partition *p, const lp_model *m, int pp, int B, int T,
     int *bw = lp_calloc((size_t)pp, sizeof(int), "planning stages");
     for (int s = 0; s < pp; s++) {
         fill_stage(&p->st[s], &k, m, p, s, cut[s], cut[s + 1]);
-        f[s] = p->st[s].fwd;
-        b[s] = p->st[s].bin + p->st[s].bwt;
+        f[s] = p->st[s].t_fwd;
+        b[s] = p->st[s].t_bwd;
         bw[s] = p->st[s].backward;
     }
     p->bubble = lp_schedule_bubble(schedule, pp, M, f, b, bw);

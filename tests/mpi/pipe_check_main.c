@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     int B = G / (M * ly.dp);
     if (B * M * ly.dp != G) { fprintf(stderr, "M * dp must divide %d\n", G); return 2; }
     lp_partition part;
-    lp_partition_plan(&part, &m, pp, B, T, M, sched, argc > 7 ? argv[7] : NULL, "pipe_check");
+    lp_partition_plan(&part, &m, pp, B, T, M, sched, NULL, argc > 7 ? argv[7] : NULL, "pipe_check");
     lp_partition_print(&part);
     const lp_stage_plan *st = &part.st[ly.stage];
     lp_model_keep_range(&m, st->l0, st->l1, st->embed, st->head);
