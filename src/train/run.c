@@ -61,17 +61,17 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_model m;
     lp_model_load_range(&m, rc->model_path, c->world, 0, 0, 0, 0);
     lp_apply_method(&m, rc, source);
+    if (rc->seq_len > m.cfg.max_seq_len)
+        lp_user_error("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, rc->seq_len, m.cfg.max_seq_len);
     lp_partition part;
-    lp_cost_rates rates;
-    lp_cost_calibrate(&rates, &m.cfg, rc->micro_batch, rc->seq_len, c->world);
+    lp_cost_rates rates = lp_cost_rates_flops(); /* one stage: nothing to balance */
+    if (rc->pp > 1) lp_cost_calibrate(&rates, &m.cfg, rc->micro_batch, rc->seq_len, c->world);
     lp_partition_plan(&part, &m, rc->pp, rc->micro_batch, rc->seq_len, rc->microbatches, lp_schedule_parse(rc->pp_schedule),
                       &rates, rc->partition, source);
     const lp_stage_plan *st = &part.st[ly.stage];
     lp_model_free(&m);
     lp_model_load_range(&m, rc->model_path, c->world, st->l0, st->l1, st->embed, st->head);
     lp_apply_method(&m, rc, source);
-    if (rc->seq_len > m.cfg.max_seq_len)
-        lp_user_error("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, rc->seq_len, m.cfg.max_seq_len);
     lp_check_corpus_fits_model(&m, rc->train_path, rc->train_split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(&m, rc->val[i].path, rc->val[i].split, "[data] val");
 
