@@ -5,3 +5,4 @@ target_link_libraries(pipe_check PRIVATE lpcore)
 list(APPEND LP_TEST_ENV "LP_PIPE_CHECK=$<TARGET_FILE:pipe_check>")
 
 lp_script_test(pipe_bitwise mpi 4)
+lp_script_test(pipe_train mpi 4)
