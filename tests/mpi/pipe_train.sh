@@ -55,6 +55,13 @@ PY
   h5diff -q "$T/run1/final.h5" "$T/run2$s/final.h5" || fail "pp 2 $s final model differs from pp 1"
 done
 grep -q "partition (cost model, 1f1b, 4 microbatches)" "$T/p21f1b.log" || fail "no partition printed: $(cat "$T/p21f1b.log")"
+# tied embeddings: both ends hold a copy of the (frozen) matrix
+sed 's/^n_heads = 4/n_heads = 4\ntie_embeddings = 1/' "$T/run.ini" > "$T/tied.ini"
+run "$LLAMAPRO" init --config "$T/tied.ini" --out "$T/tbase.h5" --tokenizer "$TOK" 2>/dev/null
+run "$LLAMAPRO" expand --in "$T/tbase.h5" --out "$T/texp.h5" --blocks 2 2>/dev/null
+run "$LLAMAPRO" train --config "$T/tied.ini" model.path="$T/texp.h5" data.val= batch.steps=2 run.dir="$T/tied1" 2>/dev/null
+mpi -n 2 "$LLAMAPRO" train --config "$T/tied.ini" model.path="$T/texp.h5" data.val= batch.steps=2 parallel.pp=2 run.dir="$T/tied2" 2>/dev/null || fail "tied pp 2"
+h5diff -q "$T/tied1/final.h5" "$T/tied2/final.h5" || fail "tied embeddings: pp 2 final model differs from pp 1"
 
 # 2. bad layouts: exit 1, one line from rank 0 naming the field, on every rank
 bad() { # NP PATTERN OVERRIDES...
@@ -71,6 +78,7 @@ bad 2 '\[parallel\] partition = 2,2,2 has 3 entries, expected one layer count pe
 bad 2 '\[parallel\] partition = 3,2 covers 5 layers, expected each of the model.s 6 layers exactly once' parallel.pp=2 parallel.partition=3,2
 bad 2 '\[parallel\] partition = 3,4 covers 7 layers' parallel.pp=2 parallel.partition=3,4
 bad 2 "\[parallel\] partition = 0,6: '0' is not a positive layer count" parallel.pp=2 parallel.partition=0,6
+bad 2 "\[method\] unfreeze: tied embeddings cannot train with \[parallel\] pp = 2" parallel.pp=2 model.path="$T/texp.h5" method.unfreeze=embeddings
 sed 's/^n_layers = 4/n_layers = 2/' "$T/run.ini" > "$T/two.ini"
 run "$LLAMAPRO" init --config "$T/two.ini" --out "$T/base2.h5" --tokenizer "$TOK" 2>/dev/null
 run "$LLAMAPRO" expand --in "$T/base2.h5" --out "$T/exp3.h5" --blocks 1 2>/dev/null
