@@ -24,6 +24,11 @@ enum {
  * lp_partial_register are removed first. Never returns. */
 void lp_user_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/* Collective variant for mistakes every rank detects alike (a bad [parallel] layout): every rank
+ * of MPI_COMM_WORLD must call it with the same message. Rank 0 prints the one line, all ranks
+ * finalize MPI and exit 1 (no MPI_Abort, so no abort banner and no rank left waiting). */
+void lp_user_error_all(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
 /* Print "llamapro: internal error at FILE:LINE while WHAT: DETAIL" and exit 2. Never returns. */
 void lp_fatal_at(const char *file, int line, const char *what, const char *detail)
     __attribute__((noreturn));

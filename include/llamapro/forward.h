@@ -29,14 +29,18 @@ typedef struct {
 
 typedef struct {
     int B, T;              /* capacity: a pass may use any B*T <= B*T capacity with T <= this T */
+    int l0, l1;            /* layers [l0, l1) of the model this holds activations for */
+    int head;              /* final norm / logits / loss buffers present (the model holds the head) */
+    int shared_scratch;    /* backward scratch borrowed from another lp_acts (not freed here) */
     int cur_B, cur_T;      /* shape of the last forward pass */
-    int first_bwd;         /* layers < first_bwd share slot 0 and get no backward */
-    lp_layer_acts *slots;  /* slot 0 shared by layers < first_bwd, slot l-first_bwd+1 for the rest */
+    int first_bwd;         /* layers < first_bwd share one slot and get no backward */
+    lp_layer_acts *slots;  /* one slot shared by held layers < first_bwd (when there are any), then
+                            * one per held layer >= first_bwd */
     int n_slots;
-    float *resid;          /* [(L+1), N, C] residual stream: resid[l] is the input of layer l */
-    float *lnf, *rstdf;    /* final norm output [N, C], [N] */
-    float *logits;         /* [N, V]; after backward it holds dlogits */
-    float *losses;         /* [N] per-position loss */
+    float *resid;          /* [(l1-l0+1), N, C] residual stream: row l-l0 is the input of layer l */
+    float *lnf, *rstdf;    /* final norm output [N, C], [N]   (head only) */
+    float *logits;         /* [N, V]; after backward it holds dlogits (head only) */
+    float *losses;         /* [N] per-position loss (head only) */
     float *rope_cos, *rope_sin; /* [T, hd/2] */
     /* backward scratch, shared by all layers */
     float *dres[2];        /* [N, C] ping-pong residual gradients */
@@ -45,12 +49,23 @@ typedef struct {
     int dres_cur;          /* which dres holds the gradient w.r.t. the current layer's output */
 } lp_acts;
 
-/* Allocate activations for up to B sequences of up to T tokens (T <= max_seq_len). Layers before
- * lp_model_first_backward_layer(m) share one slot, so set trainable flags first. */
+/* Allocate activations for up to B sequences of up to T tokens (T <= max_seq_len) for the layers
+ * the model holds (m->l0..m->l1; head buffers when it holds the final norm). Layers before
+ * lp_model_first_backward_layer(m) share one slot, so set trainable flags first. Backward scratch
+ * is allocated when some held layer needs a backward (or the head has trainable tensors). */
 void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T);
+/* The same, but borrowing the backward scratch of `scratch` (same model and capacity): a pipeline
+ * stage keeps one lp_acts per microbatch in flight, and backward runs one microbatch at a time. */
+void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_acts *scratch);
 void lp_acts_free(lp_acts *a);
-/* Bytes held by the activation buffers. */
+/* Bytes held by the activation buffers (borrowed scratch not counted). */
 size_t lp_acts_bytes(const lp_acts *a, const lp_model *m);
+/* Bytes lp_acts_alloc would take for layers [l0, l1) (+ head) with first backward layer
+ * first_bwd, with or without backward scratch; for planning before anything is allocated. */
+size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int head, int first_bwd, int scratch);
+/* Whether a holder of layers [l0, l1) (+ head) runs any backward: some layer >= first_bwd, or a
+ * trainable head tensor. */
+int lp_acts_needs_backward(const lp_model *m, int l0, int l1, int head);
 
 /* One layer: resid[l] -> resid[l+1] for the first a->cur_B * a->cur_T rows. */
 void lp_block_forward(const lp_model *m, lp_acts *a, int l);
@@ -60,6 +75,19 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l);
 /* Weight gradients of layer l, added into m->layers[l].grads. Needs the scratch of the
  * immediately preceding lp_block_backward_input(m, a, l). */
 void lp_block_backward_weight(lp_model *m, lp_acts *a, int l);
+
+/* Pieces of lp_forward / lp_backward, for pipeline stages that hold part of the model.
+ * lp_embed_forward sets the pass shape (B, T) and writes resid row 0 (needs the embedding);
+ * lp_acts_set_shape sets it on a stage that receives resid row 0 instead. */
+void lp_acts_set_shape(lp_acts *a, int B, int T);
+void lp_embed_forward(const lp_model *m, lp_acts *a, const int *tokens, int B, int T);
+/* Final norm, logits and (with targets) summed loss of resid row l1-l0; see lp_forward. */
+double lp_head_forward(const lp_model *m, lp_acts *a, const int *targets, long *count);
+/* Head backward: dlogits, head weight gradients, and d resid[L] into a->dres[a->dres_cur]
+ * (dres_cur = 0) when anything below needs it. */
+void lp_head_backward(lp_model *m, lp_acts *a, const int *targets, float scale);
+/* Embedding gradient from a->dres[a->dres_cur] (= d resid[0]) when tok_embeddings is trainable. */
+void lp_embed_backward(lp_model *m, lp_acts *a, const int *tokens);
 
 /* Whole model: tokens[B*T] -> a->logits. With targets (may contain -1 = ignore) returns the summed
  * loss and sets *count to the number of counted positions; without, returns 0. */

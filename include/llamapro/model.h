@@ -78,23 +78,35 @@ typedef struct {
     uint8_t *tokenizer;    /* sentencepiece model bytes, or NULL */
     size_t tokenizer_len;
     char *expansion_json;  /* /expansion record as JSON text, or NULL */
+    int l0, l1;            /* layers [l0, l1) are held (params non-NULL); 0, L for a whole model */
 } lp_model;
 
 /* Allocate a zeroed model of config `c` (all layers held) and build its tensor table; origins
  * default to "base:i" and nothing is trainable. The config must be valid. */
 void lp_model_alloc(lp_model *m, const lp_config *c);
+/* The same for one pipeline stage: only layers [l0, l1) get parameter memory, the embedding only
+ * when `embed`, the final norm and LM head only when `head` (with tied embeddings the head is a
+ * copy of tok_embeddings held by that stage). The tensor table still names every tensor; tensors
+ * not held have data == NULL. l0 = l1 with embed = head = 0 gives a skeleton holding nothing
+ * (config, records and trainable flags only). */
+void lp_model_alloc_range(lp_model *m, const lp_config *c, int l0, int l1, int embed, int head);
+/* Turn a whole model into a stage: free what lp_model_alloc_range(l0, l1, embed, head) would not
+ * hold (parameters and gradients); flags and records stay. */
+void lp_model_keep_range(lp_model *m, int l0, int l1, int embed, int head);
 void lp_model_free(lp_model *m);
 
 /* Tensor by full name ("layers.2.w1"), or NULL. */
 lp_tensor *lp_model_tensor(lp_model *m, const char *name);
 
 /* Mark tensors trainable and allocate their gradient storage (zeroed). Only trainable tensors
- * ever get gradient memory. lp_model_set_layer_trainable marks all tensors of layer l. */
+ * ever get gradient memory, and only when held: a tensor whose data is NULL (another stage's) is
+ * marked (flags are global, the partitioner and the schedules read them) but gets no gradient.
+ * lp_model_set_layer_trainable marks all tensors of layer l. */
 void lp_model_set_trainable(lp_model *m, lp_tensor *t);
 void lp_model_set_layer_trainable(lp_model *m, int l);
 /* Index of the first layer whose gradients are needed (first trainable layer, or 0 when the
  * embedding is trainable); L when nothing inside the stack is trainable. Layers before it run
- * forward only. */
+ * forward only. Reads flags only, so it is the same on every stage. */
 int lp_model_first_backward_layer(const lp_model *m);
 /* Any trainable tensor at all. */
 int lp_model_any_trainable(const lp_model *m);

@@ -47,6 +47,10 @@ void lp_model_save_as(const lp_model *m, const char *path, MPI_Comm comm, lp_dty
  * missing dataset, a shape contradicting /config or a checksum failure is a user error naming the
  * file and what is wrong. */
 void lp_model_load(lp_model *m, const char *path, MPI_Comm comm);
+/* The same for a pipeline stage: reads everything but allocates and reads only what
+ * lp_model_alloc_range(l0, l1, embed, head) holds. l0 = l1, embed = head = 0 reads the metadata
+ * only (a skeleton for planning). Collective over comm. */
+void lp_model_load_range(lp_model *m, const char *path, MPI_Comm comm, int l0, int l1, int embed, int head);
 
 /* Pieces of save/load for checkpoint files, which add groups to a model file.
  * Write /config, /tokenizer, the layer groups' records and /expansion into an open file

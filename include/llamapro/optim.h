@@ -20,8 +20,11 @@ void lp_adamw_init(lp_adamw *o, lp_model *m, double beta1, double beta2, double 
 void lp_adamw_free(lp_adamw *o);
 /* Bytes of optimizer state (m and v). */
 size_t lp_adamw_bytes(const lp_adamw *o);
-/* Sum of squared gradients over trainable tensors (this process's part; all-reduce it across
- * stages for the global norm). */
+/* Sum of squared gradients of one tensor in double (0 unless trainable and held here), in an
+ * order fixed by the tensor alone (not by threads or layout). */
+double lp_tensor_grad_sqnorm(const lp_tensor *t);
+/* Sum over the tensor table, in table order, of lp_tensor_grad_sqnorm. A pipeline gets the same
+ * bits by gathering the per-tensor sums by table index and adding them in that order. */
 double lp_grad_sqnorm(const lp_model *m);
 /* One update with learning rate lr; every gradient is multiplied by grad_scale first (clipping).
  * Weight decay applies to matrices only, never to norm weights. */

@@ -18,7 +18,9 @@ static void usage(FILE *f) {
             "             embeddings, norms, LM head and original blocks stay frozen\n"
             "  full       train every tensor (the full fine-tuning baseline)\n"
             "  pretrain   train every tensor of a model from `llamapro init`\n"
-            "[method] unfreeze = embeddings,norm,output,layers.N,... adds tensors.\n\n"
+            "[method] unfreeze = embeddings,norm,output,layers.N,... adds tensors.\n"
+            "[parallel] pp = P pipeline stages (ranks = P x data-parallel replicas), schedule = 1f1b|gpipe,\n"
+            "partition = 3,3,4 (layers per stage; default: balanced by a cost model that knows frozen blocks).\n\n"
             "Writes [run] dir/metrics.jsonl (one JSON object per step and per evaluation) and\n"
             "[run] dir/final.h5. Rank 0 prints step, loss, lr, gradient norm, tokens/s, MFU, ETA.\n"
             "Keys and defaults: see DESIGN.md section 7 or inputs/configs/*.ini.\n");

@@ -183,7 +183,9 @@ void lp_model_read_tensors(const lp_model *m, hid_t g, float *const *data, const
     }
 }
 
-void lp_model_load(lp_model *m, const char *path, MPI_Comm comm) {
+void lp_model_load(lp_model *m, const char *path, MPI_Comm comm) { lp_model_load_range(m, path, comm, 0, -1, 1, 1); }
+
+void lp_model_load_range(lp_model *m, const char *path, MPI_Comm comm, int l0, int l1, int embed, int head) {
     hid_t f = lp_h5_open(path, comm);
     char fmt[64];
     if (lp_h5_attr_read_str(f, "format", fmt, sizeof fmt) < 0)
@@ -198,7 +200,9 @@ void lp_model_load(lp_model *m, const char *path, MPI_Comm comm) {
                       LP_MODEL_FORMAT_VERSION);
     lp_config c;
     lp_model_read_config(f, &c, path);
-    lp_model_alloc(m, &c);
+    if (l1 < 0) l1 = c.n_layers; /* lp_model_load: everything */
+    LP_ASSERT(l0 >= 0 && l0 <= l1 && l1 <= c.n_layers, "loading a layer range of a model");
+    lp_model_alloc_range(m, &c, l0, l1, embed, head);
 
     if (lp_h5_exists(f, "tokenizer")) m->tokenizer = lp_h5_read_u8(f, "tokenizer", &m->tokenizer_len, path);
     if (lp_h5_exists(f, "expansion")) {

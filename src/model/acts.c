@@ -33,28 +33,68 @@ static size_t slot_floats(const lp_config *c, size_t N, int B, int T) {
            (size_t)B * c->n_heads * T * T;
 }
 
-void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T) {
+/* Slots for layers [l0, l1): one shared by the layers before first_bwd (if any are held), one for
+ * each held layer from first_bwd on. */
+static int n_slots_for(int l0, int l1, int first_bwd) {
+    int lo = l0 > first_bwd ? l0 : first_bwd;
+    return (l0 < first_bwd && l0 < l1 ? 1 : 0) + (l1 > lo ? l1 - lo : 0);
+}
+
+int lp_acts_needs_backward(const lp_model *m, int l0, int l1, int head) {
+    if (l1 > lp_model_first_backward_layer(m) && l1 > l0) return 1;
+    if (!head) return 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].layer < 0 && m->tensors[i].trainable && strcmp(m->tensors[i].name, "tok_embeddings")) return 1;
+    /* tied embeddings trained through the head */
+    return m->cfg.tie_embeddings && m->tensors[0].trainable;
+}
+
+size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int head, int first_bwd, int scratch) {
+    size_t N = (size_t)B * T;
+    size_t f = (size_t)n_slots_for(l0, l1, first_bwd) * slot_floats(c, N, B, T);
+    f += (size_t)(l1 - l0 + 1) * N * c->dim + (size_t)T * lp_head_dim(c);
+    if (head) f += N * c->dim + 2 * N + N * c->vocab_size;
+    if (scratch) {
+        int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
+        f += N * (5 * (size_t)c->dim + 3 * (size_t)c->hidden_dim + (size_t)c->n_heads * hd + QKV) +
+             (size_t)omp_get_max_threads() * T * T;
+    }
+    return f * sizeof(float);
+}
+
+void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_acts *scratch) {
     const lp_config *c = &m->cfg;
     LP_ASSERT(T <= c->max_seq_len && B > 0 && T > 0, "allocating activations");
     memset(a, 0, sizeof *a);
     a->B = B;
     a->T = T;
+    a->l0 = m->l0;
+    a->l1 = m->l1;
+    a->head = m->norm != NULL;
     size_t N = (size_t)B * T;
-    int L = c->n_layers, hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
+    int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
     a->first_bwd = lp_model_first_backward_layer(m);
-    int nslots = 1 + (L - a->first_bwd);
-    a->n_slots = nslots;
-    a->slots = lp_calloc((size_t)nslots, sizeof(lp_layer_acts), "allocating activation slots");
-    for (int s = 0; s < nslots; s++) slot_alloc(&a->slots[s], c, N, B, T);
-    a->resid = F32((size_t)(L + 1) * N * c->dim, "allocating the residual stream");
-    a->lnf = F32(N * c->dim, "allocating activations");
-    a->rstdf = F32(N, "allocating activations");
-    a->logits = F32(N * c->vocab_size, "allocating logits");
-    a->losses = F32(N, "allocating losses");
+    a->n_slots = n_slots_for(a->l0, a->l1, a->first_bwd);
+    a->slots = lp_calloc((size_t)a->n_slots + 1, sizeof(lp_layer_acts), "allocating activation slots");
+    for (int s = 0; s < a->n_slots; s++) slot_alloc(&a->slots[s], c, N, B, T);
+    a->resid = F32((size_t)(a->l1 - a->l0 + 1) * N * c->dim, "allocating the residual stream");
+    if (a->head) {
+        a->lnf = F32(N * c->dim, "allocating activations");
+        a->rstdf = F32(N, "allocating activations");
+        a->logits = F32(N * c->vocab_size, "allocating logits");
+        a->losses = F32(N, "allocating losses");
+    }
     a->rope_cos = F32((size_t)T * hd / 2, "allocating the RoPE table");
     a->rope_sin = F32((size_t)T * hd / 2, "allocating the RoPE table");
     lp_rope_table(a->rope_cos, a->rope_sin, T, hd, c->rope_theta);
-    if (lp_model_any_trainable(m)) {
+    if (scratch) {
+        LP_ASSERT(scratch->B == B && scratch->T == T, "sharing backward scratch between activations of another size");
+        memcpy(a->dres, scratch->dres, sizeof a->dres);
+        a->dhg = scratch->dhg, a->dh13 = scratch->dh13, a->dln1 = scratch->dln1, a->dln2 = scratch->dln2;
+        a->dxmid = scratch->dxmid, a->datty = scratch->datty, a->dqkv = scratch->dqkv;
+        a->datt_scratch = scratch->datt_scratch;
+        a->shared_scratch = 1;
+    } else if (lp_acts_needs_backward(m, a->l0, a->l1, a->head)) {
         a->dres[0] = F32(N * c->dim, "allocating gradient scratch");
         a->dres[1] = F32(N * c->dim, "allocating gradient scratch");
         a->dhg = F32(N * c->hidden_dim, "allocating gradient scratch");
@@ -68,26 +108,22 @@ void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T) {
     }
 }
 
+void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T) { lp_acts_alloc_shared(a, m, B, T, NULL); }
+
 void lp_acts_free(lp_acts *a) {
     if (!a->slots) return;
     for (int s = 0; s < a->n_slots; s++) slot_free(&a->slots[s]);
     lp_free(a->slots);
-    float *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin, a->dres[0],
-                  a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->datt_scratch};
+    float *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
+    if (!a->shared_scratch) {
+        float *q[] = {a->dres[0], a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->datt_scratch};
+        for (size_t i = 0; i < sizeof q / sizeof *q; i++) lp_free(q[i]);
+    }
     memset(a, 0, sizeof *a);
 }
 
 size_t lp_acts_bytes(const lp_acts *a, const lp_model *m) {
-    const lp_config *c = &m->cfg;
-    size_t N = (size_t)a->B * a->T;
-    int L = c->n_layers;
-    size_t f = (size_t)(1 + L - a->first_bwd) * slot_floats(c, N, a->B, a->T);
-    f += (size_t)(L + 1) * N * c->dim + N * c->dim + 2 * N + N * c->vocab_size;
-    if (a->dres[0]) {
-        int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
-        f += N * (5 * (size_t)c->dim + 3 * (size_t)c->hidden_dim + (size_t)c->n_heads * hd + QKV) +
-             (size_t)omp_get_max_threads() * a->T * a->T;
-    }
-    return f * sizeof(float);
+    return lp_acts_plan_bytes(&m->cfg, a->B, a->T, a->l0, a->l1, a->head, a->first_bwd,
+                              a->dres[0] != NULL && !a->shared_scratch);
 }

@@ -10,7 +10,13 @@
 #include "llamapro/gemm.h"
 #include "llamapro/kernels.h"
 
-static lp_layer_acts *slot(lp_acts *a, int l) { return &a->slots[l < a->first_bwd ? 0 : l - a->first_bwd + 1]; }
+/* see lp_acts: one slot shared by the held layers before first_bwd, then one per layer */
+static lp_layer_acts *slot(lp_acts *a, int l) {
+    LP_ASSERT(l >= a->l0 && l < a->l1, "running a layer whose activations this stage does not hold");
+    if (l < a->first_bwd) return &a->slots[0];
+    int shared = a->l0 < a->first_bwd ? 1 : 0, lo = a->l0 > a->first_bwd ? a->l0 : a->first_bwd;
+    return &a->slots[shared + l - lo];
+}
 
 typedef struct {
     int N, C, F, H, KV, hd, QKV, Y;
@@ -41,8 +47,8 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     dims d = dims_of(m, a, m->layers[l].params);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
-    const float *x = a->resid + (size_t)l * NC;
-    float *out = a->resid + (size_t)(l + 1) * NC;
+    const float *x = a->resid + (size_t)(l - a->l0) * NC;
+    float *out = a->resid + (size_t)(l + 1 - a->l0) * NC;
     int B = a->cur_B, T = a->cur_T;
 
     lp_rmsnorm_forward(s->ln1, s->rstd1, x, d.attn_norm, d.N, d.C, m->cfg.norm_eps);
@@ -62,7 +68,7 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     dims d = dims_of(m, a, m->layers[l].params);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
-    const float *x = a->resid + (size_t)l * NC;
+    const float *x = a->resid + (size_t)(l - a->l0) * NC;
     const float *dout = a->dres[a->dres_cur];
     float *dx = a->dres[1 - a->dres_cur];
     int B = a->cur_B, T = a->cur_T;
@@ -92,7 +98,7 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     dims d = dims_of(m, a, m->layers[l].params);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
-    const float *x = a->resid + (size_t)l * NC;
+    const float *x = a->resid + (size_t)(l - a->l0) * NC;
     const float *dout = a->dres[1 - a->dres_cur]; /* lp_block_backward_input flipped dres_cur */
 
     lp_gemm(1, 0, d.C, d.F, d.N, 1.0f, dout, d.C, s->hg, d.F, 1.0f,

@@ -81,34 +81,89 @@ static lp_tensor *add_tensor(lp_model *m, const char *name, int layer, int kind,
     return t;
 }
 
-void lp_model_alloc(lp_model *m, const lp_config *c) {
+void lp_model_alloc(lp_model *m, const lp_config *c) { lp_model_alloc_range(m, c, 0, c->n_layers, 1, 1); }
+
+void lp_model_alloc_range(lp_model *m, const lp_config *c, int l0, int l1, int embed, int head) {
     char err[256];
     LP_ASSERT(lp_config_validate(c, err, sizeof err) == 0, "allocating a model");
+    LP_ASSERT(0 <= l0 && l0 <= l1 && l1 <= c->n_layers, "allocating a model's layer range");
     memset(m, 0, sizeof *m);
     m->cfg = *c;
+    m->l0 = l0;
+    m->l1 = l1;
     int C = c->dim, V = c->vocab_size, L = c->n_layers;
-    m->tok_embeddings = lp_calloc((size_t)V * C, sizeof(float), "allocating embeddings");
-    m->norm = lp_calloc((size_t)C, sizeof(float), "allocating final norm");
-    m->output = c->tie_embeddings ? m->tok_embeddings
-                                  : lp_calloc((size_t)V * C, sizeof(float), "allocating LM head");
+    /* tied: whichever end holds the embedding matrix holds the one copy it uses */
+    if (embed || (head && c->tie_embeddings))
+        m->tok_embeddings = lp_calloc((size_t)V * C, sizeof(float), "allocating embeddings");
+    if (head) {
+        m->norm = lp_calloc((size_t)C, sizeof(float), "allocating final norm");
+        m->output = c->tie_embeddings ? m->tok_embeddings
+                                      : lp_calloc((size_t)V * C, sizeof(float), "allocating LM head");
+    }
     m->layers = lp_calloc((size_t)L, sizeof(lp_layer), "allocating layer table");
     m->tensors = lp_calloc((size_t)L * LP_LAYER_NTENSORS + 3, sizeof(lp_tensor), "allocating tensor table");
     add_tensor(m, "tok_embeddings", -1, -1, 2, V, C, m->tok_embeddings);
     size_t per = lp_layer_numel(c);
     for (int l = 0; l < L; l++) {
         lp_layer *ly = &m->layers[l];
-        ly->params = lp_calloc(per, sizeof(float), "allocating layer parameters");
+        if (l >= l0 && l < l1) ly->params = lp_calloc(per, sizeof(float), "allocating layer parameters");
         snprintf(ly->origin, sizeof ly->origin, "base:%d", l);
         for (int t = 0; t < LP_LAYER_NTENSORS; t++) {
             int shape[2], nd;
             lp_layer_tensor_shape(c, t, shape, &nd);
             char name[48];
             snprintf(name, sizeof name, "layers.%d.%s", l, layer_names[t]);
-            add_tensor(m, name, l, t, nd, shape[0], shape[1], ly->params + lp_layer_tensor_offset(c, t));
+            add_tensor(m, name, l, t, nd, shape[0], shape[1], ly->params ? ly->params + lp_layer_tensor_offset(c, t) : NULL);
         }
     }
     add_tensor(m, "norm", -1, -1, 1, C, 1, m->norm);
     if (!c->tie_embeddings) add_tensor(m, "output", -1, -1, 2, V, C, m->output);
+}
+
+void lp_model_keep_range(lp_model *m, int l0, int l1, int embed, int head) {
+    const lp_config *c = &m->cfg;
+    LP_ASSERT(0 <= l0 && l0 <= l1 && l1 <= c->n_layers, "restricting a model to a layer range");
+    for (int l = 0; l < c->n_layers; l++)
+        if (l < l0 || l >= l1) {
+            lp_free(m->layers[l].params);
+            lp_free(m->layers[l].grads);
+            m->layers[l].params = m->layers[l].grads = NULL;
+        }
+    if (!head) {
+        if (m->output != m->tok_embeddings) {
+            lp_free(m->output);
+            if (m->output_grad != m->tok_embeddings_grad) lp_free(m->output_grad);
+        }
+        lp_free(m->norm);
+        lp_free(m->norm_grad);
+        m->output = m->output_grad = m->norm = m->norm_grad = NULL;
+    }
+    if (!embed && !(head && c->tie_embeddings)) {
+        lp_free(m->tok_embeddings);
+        lp_free(m->tok_embeddings_grad);
+        if (m->output == m->tok_embeddings) m->output = m->output_grad = NULL;
+        m->tok_embeddings = m->tok_embeddings_grad = NULL;
+    }
+    m->l0 = l0;
+    m->l1 = l1;
+    for (int i = 0; i < m->n_tensors; i++) {
+        lp_tensor *t = &m->tensors[i];
+        float *base = NULL, *gbase = NULL;
+        size_t off = 0;
+        if (t->layer >= 0) {
+            base = m->layers[t->layer].params;
+            gbase = m->layers[t->layer].grads;
+            off = lp_layer_tensor_offset(c, t->kind);
+        } else if (!strcmp(t->name, "tok_embeddings")) {
+            base = m->tok_embeddings, gbase = m->tok_embeddings_grad;
+        } else if (!strcmp(t->name, "norm")) {
+            base = m->norm, gbase = m->norm_grad;
+        } else {
+            base = m->output, gbase = m->output_grad;
+        }
+        t->data = base ? base + off : NULL;
+        t->grad = (gbase && t->trainable) ? gbase + off : NULL;
+    }
 }
 
 void lp_model_free(lp_model *m) {
@@ -140,15 +195,16 @@ void lp_model_set_trainable(lp_model *m, lp_tensor *t) {
     const lp_config *c = &m->cfg;
     size_t VC = (size_t)c->vocab_size * c->dim;
     t->trainable = 1;
+    if (t->layer >= 0) m->layers[t->layer].trainable = 1;
+    if (!t->data) return; /* another stage's tensor: the flag only, no memory */
     if (t->layer >= 0) {
         lp_layer *ly = &m->layers[t->layer];
         if (!ly->grads) ly->grads = lp_calloc(lp_layer_numel(c), sizeof(float), "allocating layer gradients");
-        ly->trainable = 1;
         t->grad = ly->grads + lp_layer_tensor_offset(c, t->kind);
     } else if (!strcmp(t->name, "tok_embeddings")) {
         if (!m->tok_embeddings_grad) m->tok_embeddings_grad = lp_calloc(VC, sizeof(float), "allocating embedding gradients");
         t->grad = m->tok_embeddings_grad;
-        if (c->tie_embeddings) m->output_grad = m->tok_embeddings_grad;
+        if (c->tie_embeddings && m->output) m->output_grad = m->tok_embeddings_grad;
     } else if (!strcmp(t->name, "norm")) {
         if (!m->norm_grad) m->norm_grad = lp_calloc((size_t)c->dim, sizeof(float), "allocating norm gradients");
         t->grad = m->norm_grad;
@@ -164,8 +220,7 @@ void lp_model_set_layer_trainable(lp_model *m, int l) {
 }
 
 int lp_model_first_backward_layer(const lp_model *m) {
-    if (m->tok_embeddings_grad && !(m->cfg.tie_embeddings && !lp_model_tensor((lp_model *)m, "tok_embeddings")->trainable))
-        return 0;
+    if (m->tensors[0].trainable) return 0; /* tok_embeddings is tensor 0 */
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (m->layers[l].trainable) return l;
     return m->cfg.n_layers;

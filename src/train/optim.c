@@ -44,16 +44,29 @@ size_t lp_adamw_bytes(const lp_adamw *o) {
     return b;
 }
 
+/* Fixed chunks, each summed in order, then the chunk sums in order: the result does not depend
+ * on the thread count or on which threads finish first (an OpenMP reduction's does). */
+#define LP_SQ_CHUNKS 64
+double lp_tensor_grad_sqnorm(const lp_tensor *t) {
+    if (!t->trainable || !t->grad) return 0.0;
+    const float *g = t->grad;
+    size_t n = t->numel;
+    double part[LP_SQ_CHUNKS];
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < LP_SQ_CHUNKS; k++) {
+        size_t lo = n * (size_t)k / LP_SQ_CHUNKS, hi = n * (size_t)(k + 1) / LP_SQ_CHUNKS;
+        double s = 0;
+        for (size_t j = lo; j < hi; j++) s += (double)g[j] * g[j];
+        part[k] = s;
+    }
+    double s = 0;
+    for (int k = 0; k < LP_SQ_CHUNKS; k++) s += part[k];
+    return s;
+}
+
 double lp_grad_sqnorm(const lp_model *m) {
     double s = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const lp_tensor *t = &m->tensors[i];
-        if (!t->trainable || !t->grad) continue;
-        const float *g = t->grad;
-        size_t n = t->numel;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-        for (size_t j = 0; j < n; j++) s += (double)g[j] * g[j];
-    }
+    for (int i = 0; i < m->n_tensors; i++) s += lp_tensor_grad_sqnorm(&m->tensors[i]);
     return s;
 }
 

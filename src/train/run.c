@@ -1,6 +1,7 @@
-/* run.c - the training run (see train_run.h): single pipeline stage, data parallel over all
- * ranks. Every rank computes the same loss, norm and evaluation numbers (they are all-reduced);
- * rank 0 prints progress and writes run/metrics.jsonl. */
+/* run.c - the training run (see train_run.h): [parallel] pp pipeline stages x dp replicas
+ * (pipeline.h; pp = 1 is one stage holding the whole model). Every rank computes the same loss,
+ * norm and evaluation numbers (they are reduced); rank 0 prints progress and writes
+ * run/metrics.jsonl. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -15,6 +16,7 @@
 #include "llamapro/gemm.h"
 #include "llamapro/model_file.h"
 #include "llamapro/optim.h"
+#include "llamapro/pipeline.h"
 #include "llamapro/run_ckpt.h"
 #include "llamapro/sampler.h"
 #include "llamapro/train_run.h"
@@ -38,10 +40,10 @@ static void fmt_duration(double s, char *out, size_t n) {
     else snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-static void run_evals(const lp_model *m, lp_acts *a, const lp_run_config *rc, long step, FILE *metrics, MPI_Comm comm) {
+static void run_evals(lp_pipe *t, const lp_run_config *rc, long step, FILE *metrics) {
     for (int i = 0; i < rc->n_val; i++) {
         const lp_val_set *v = &rc->val[i];
-        lp_eval_result r = lp_evaluate(m, a, v->path, v->split, rc->seq_len, (uint64_t)rc->eval_tokens, comm);
+        lp_eval_result r = lp_pipe_evaluate(t, v->path, v->split, rc->seq_len, (uint64_t)rc->eval_tokens);
         lp_info("eval  step %ld | %-8s loss %.4f | ppl %.2f | %ld tokens", step, v->name, r.loss, r.ppl, r.tokens);
         if (metrics) {
             fprintf(metrics, "{\"step\": %ld, \"eval\": \"%s\", \"loss\": %.9g, \"ppl\": %.6g, \"tokens\": %ld}\n", step,
@@ -52,24 +54,33 @@ static void run_evals(const lp_model *m, lp_acts *a, const lp_run_config *rc, lo
 }
 
 int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
-    if (rc->pp != 1)
-        lp_user_error("%s: [parallel] pp = %d: pipeline stages are not available in this build yet (use pp = 1; "
-                      "all ranks then train data-parallel)", source, rc->pp);
     if (!rc->model_path[0]) lp_user_error("%s: [model] path is empty (expected a model file to train)", source);
     if (!rc->train_path[0]) lp_user_error("%s: [data] train is empty (expected a corpus file)", source);
+    /* the layout, then a plan from the file's records alone, then only this stage's tensors */
+    lp_layout ly;
+    lp_layout_init(&ly, c->world, rc->pp, source);
     lp_model m;
-    lp_model_load(&m, rc->model_path, c->world);
+    lp_model_load_range(&m, rc->model_path, c->world, 0, 0, 0, 0);
     lp_apply_method(&m, rc, source);
     if (rc->seq_len > m.cfg.max_seq_len)
         lp_user_error("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, rc->seq_len, m.cfg.max_seq_len);
+    lp_partition part;
+    lp_cost_rates rates = lp_cost_rates_flops(); /* one stage: nothing to balance */
+    if (rc->pp > 1) lp_cost_calibrate(&rates, &m.cfg, rc->micro_batch, rc->seq_len, c->world);
+    lp_partition_plan(&part, &m, rc->pp, rc->micro_batch, rc->seq_len, rc->microbatches, lp_schedule_parse(rc->pp_schedule),
+                      &rates, rc->partition, source);
+    const lp_stage_plan *st = &part.st[ly.stage];
+    lp_model_free(&m);
+    lp_model_load_range(&m, rc->model_path, c->world, st->l0, st->l1, st->embed, st->head);
+    lp_apply_method(&m, rc, source);
     lp_check_corpus_fits_model(&m, rc->train_path, rc->train_split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(&m, rc->val[i].path, rc->val[i].split, "[data] val");
 
-    int B = rc->micro_batch, T = rc->seq_len, M = rc->microbatches, dp = c->size;
+    int B = rc->micro_batch, T = rc->seq_len, M = rc->microbatches, dp = ly.dp;
     int G = B * M * dp;
     lp_sampler *smp = lp_sampler_open(rc->train_path, rc->train_split, T, G, rc->seed);
-    lp_trainer t;
-    lp_trainer_init(&t, &m, B, T, M, c->world, rc->beta1, rc->beta2, rc->eps, rc->weight_decay, rc->clip);
+    lp_pipe t;
+    lp_pipe_init(&t, &m, &ly, &part, B, T, M, rc->beta1, rc->beta2, rc->eps, rc->weight_decay, rc->clip);
     int *windows = lp_calloc((size_t)B * M * (T + 1), sizeof(int), "allocating the batch buffer");
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
@@ -85,34 +96,36 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         if (!metrics) lp_user_error("%s: cannot open for appending: %s", path, strerror(errno));
     }
     double peak = lp_gemm_measure_gflops(B * T, m.cfg.hidden_dim, m.cfg.dim, 3);
-    double step_flops = M * lp_flops_total(lp_flops_microbatch(&m, B, T));
+    double step_flops = M * lp_flops_total(lp_flops_microbatch(&m, B, T)) / rc->pp; /* per rank */
     size_t np = lp_model_numel(&m, 0), nt = lp_model_numel(&m, 1);
     lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
             nt, 100.0 * nt / np, m.cfg.n_layers);
-    lp_info("train: %d ranks x %d threads (data parallel); %d sequences x %d tokens per step (%d per microbatch, %d microbatches)",
-            c->size, c->threads, G, T, B, M);
-    lp_info("train: memory per rank: weights %.1f MB, gradients %.1f MB, optimizer %.1f MB, activations %.1f MB",
-            np * 4e-6, nt * 4e-6, lp_adamw_bytes(&t.opt) * 1e-6, lp_acts_bytes(&t.acts, &m) * 1e-6);
+    lp_info("train: %d ranks x %d threads (%d pipeline stages x %d data-parallel replicas, %s); %d sequences x %d tokens per "
+            "step (%d per microbatch, %d microbatches)", c->size, c->threads, ly.pp, ly.dp, rc->pp_schedule, G, T, B, M);
+    lp_partition_print(&part);
+    lp_pipe_report_memory(&t, 0, NULL);
     lp_info("train: %s; sgemm %.1f GFLOP/s per rank", lp_gemm_library(), peak);
 
     double t_start = MPI_Wtime(), last_print = 0, compute = 0;
     long tokens_per_step = (long)G * T;
     for (long step = first_step; step < rc->steps; step++) {
         if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
-            run_evals(&m, &t.acts, rc, step, metrics, c->world);
+            run_evals(&t, rc, step, metrics);
         double t0 = MPI_Wtime();
-        lp_sampler_fill(smp, (uint64_t)step, c->rank * B * M, B * M, windows);
+        if (lp_pipe_needs_tokens(&t)) lp_sampler_fill(smp, (uint64_t)step, ly.replica * B * M, B * M, windows);
         double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn;
-        double loss = lp_trainer_step(&t, windows, lr, &gn);
+        double loss = lp_pipe_step(&t, windows, lr, &gn);
         double dt = MPI_Wtime() - t0;
         compute += dt;
         if (!isfinite(loss)) lp_user_error("step %ld: loss is %g (diverged: lower [optim] lr, now %g)", step, loss, rc->lr);
         double tps = tokens_per_step / dt, mfu = step_flops / dt * 1e-9 / peak;
         if (metrics) {
+            char stages[2048];
+            lp_pipe_metrics_json(&t, stages, sizeof stages);
             fprintf(metrics,
-                    "{\"step\": %ld, \"loss\": %.9g, \"lr\": %.6g, \"grad_norm\": %.9g, \"tokens\": %ld, "
-                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f}\n",
-                    step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start);
+                    "{\"step\": %ld, \"loss\": %.17g, \"lr\": %.6g, \"grad_norm\": %.17g, \"tokens\": %ld, "
+                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s}\n",
+                    step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start, stages);
             fflush(metrics);
         }
         double now = MPI_Wtime() - t_start;
@@ -129,23 +142,21 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
             break;
         }
     }
-    /* checkpoint hook 3/3: stopped on a signal: the checkpoint is written, leave with 75 */
-    if (stopped) {
-        if (metrics) fclose(metrics);
-        lp_free(windows);
-        lp_trainer_free(&t);
-        lp_sampler_close(smp);
-        lp_model_free(&m);
-        return LP_EXIT_SIGNAL;
+    /* checkpoint hook 3/3: stopped on a signal: the checkpoint is written; skip the final
+     * evaluation and model, free everything, and leave with 75 */
+    if (!stopped) {
+        if (rc->n_val) run_evals(&t, rc, rc->steps, metrics);
+        lp_pipe_report_memory(&t, rc->steps, metrics);
+        snprintf(path, sizeof path, "%s/final.h5", rc->dir);
+        lp_model_save(&m, path, c->world);
+        lp_info("train: done in %.1f s; final model %s", MPI_Wtime() - t_start, path);
     }
-    if (rc->n_val) run_evals(&m, &t.acts, rc, rc->steps, metrics, c->world);
-    snprintf(path, sizeof path, "%s/final.h5", rc->dir);
-    lp_model_save(&m, path, c->world);
-    lp_info("train: done in %.1f s; final model %s", MPI_Wtime() - t_start, path);
     if (metrics) fclose(metrics);
     lp_free(windows);
-    lp_trainer_free(&t);
+    lp_pipe_free(&t);
     lp_sampler_close(smp);
     lp_model_free(&m);
-    return 0;
+    lp_partition_free(&part);
+    lp_layout_free(&ly);
+    return stopped ? LP_EXIT_SIGNAL : 0;
 }

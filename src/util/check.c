@@ -69,6 +69,27 @@ void lp_user_error(const char *fmt, ...) {
     lp_exit(LP_EXIT_USAGE);
 }
 
+void lp_user_error_all(const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int rank = lp_world_rank();
+    if (rank == 0) {
+        fprintf(stderr, "llamapro: %s\n", msg);
+        for (int i = 0; i < LP_MAX_PARTIALS; i++)
+            if (partials[i][0]) unlink(partials[i]);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    int inited = 0, fin = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&fin);
+    if (inited && !fin) MPI_Finalize(); /* every rank is here: the barrier inside cannot hang */
+    exit(LP_EXIT_USAGE);
+}
+
 void lp_fatal_at(const char *file, int line, const char *what, const char *detail) {
     fprintf(stderr, "llamapro: [rank %d] internal error at %s:%d while %s: %s\n", lp_world_rank(),
             file, line, what, detail);
