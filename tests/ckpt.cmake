@@ -6,3 +6,4 @@ lp_script_test(ckpt_corrupt mpi 1)
 # checkpoint bench helper (not a test): bytes and seconds with and without external links
 add_executable(ckpt_bench ${CMAKE_CURRENT_SOURCE_DIR}/mpi/ckpt_bench_main.c)
 target_link_libraries(ckpt_bench PRIVATE lpcore)
+lp_script_test(ckpt_layouts mpi 4)
