@@ -22,8 +22,13 @@ static void usage(FILE *f) {
             "[parallel] pp = P pipeline stages (ranks = P x data-parallel replicas), schedule = 1f1b|gpipe,\n"
             "partition = 3,3,4 (layers per stage; default: balanced by a cost model that knows frozen blocks).\n\n"
             "Writes [run] dir/metrics.jsonl (one JSON object per step and per evaluation) and\n"
-            "[run] dir/final.h5. Rank 0 prints step, loss, lr, gradient norm, tokens/s, MFU, ETA.\n"
-            "Keys and defaults: see DESIGN.md section 7 or inputs/configs/*.ini.\n");
+            "[run] dir/final.h5. Rank 0 prints step, loss, lr, gradient norm, tokens/s, MFU, ETA.\n\n"
+            "Checkpoints: every [run] ckpt_every steps to [run] dir/ckpt/step-N.h5 (written as .partial,\n"
+            "then renamed; `latest` names the newest; keep_last are kept). With [run] resume = auto a run\n"
+            "that finds dir/ckpt/latest continues from it, with any pp x dp layout, bitwise as if never\n"
+            "stopped. SIGUSR1 or SIGTERM (or the [run] max_minutes budget) makes every rank stop at the\n"
+            "next step boundary, write a checkpoint and exit 75, so a batch script can requeue the job.\n\n"
+            "Keys and their defaults: inputs/configs/*.ini and README.md (\"Run configuration\").\n");
 }
 
 int lp_cmd_train(int argc, char **argv) {
