@@ -41,10 +41,10 @@ lp_job_init() {
   [ -f "$LP_CONFIG" ] || lp_die "config $LP_CONFIG not found"
   . slurm/env.sh || lp_die "slurm/env.sh failed: the environment or the build is not ready (messages above)"
   export PATH="${LLAMAPRO%/*}:$PATH"
-  RUN=$(lp_cfg run dir run)
-  mkdir -p "$RUN/log" "$RUN/eval"
   LP_BASE=${LP_BASE:-inputs/base/base.h5}
   [ -f "$LP_BASE" ] || lp_die "base model $LP_BASE not found: it is made by jobs/pretrain-base.slurm (run that first), or set LP_BASE=MODEL.h5"
+  RUN=$(lp_cfg run dir run)
+  mkdir -p "$RUN/log" "$RUN/eval"
   local pp cores
   pp=$(lp_cfg parallel pp 1)
   if [ -n "${SLURM_JOB_ID:-}" ]; then

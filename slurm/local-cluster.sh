@@ -81,6 +81,8 @@ start() {
   LP_ENV_FUNCTIONS_ONLY=1 . "$LP_ROOT/slurm/env.sh"
   lp_install_debs $LP_SLURM_DEBS || die "cannot install $LP_SLURM_DEBS"
   mkdir -p "$D"/{state,spool,log,munge}
+  runuser -u munge -- test -x "$D" ||
+    die "$D is not searchable by the munge user (munged keeps its socket there): chmod o+x it and its parents"
   # munged runs as the munge user, who owns Debian's /etc/munge/munge.key
   # clients (any user) must reach the socket: the directory is world-searchable, writable by munge only
   chown munge: "$D/munge"; chmod 755 "$D/munge"
