@@ -219,3 +219,14 @@ lp_finish() {
   LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" || lp_die "jobs/report.sh $RUN failed"
   lp_say "done. Report: $(cd "$RUN" && pwd)/report.md"
 }
+
+# lp_eval_task OUT MODEL TASK CORPUS[:split]: a task metric (`llamapro eval --task TASK`, e.g.
+# arithmetic accuracy); OUT gets its output, written atomically.
+lp_eval_task() {
+  local out=$1 model=$2 task=$3 corpus=$4
+  lp_launch "eval-$(basename "$out" .txt)" "$LP_RANKS" llamapro eval --model "$model" --task "$task" \
+    --corpus "$corpus" > "$out.tmp" || return
+  [ -s "$out.tmp" ] || { lp_say "llamapro eval --task $task printed nothing"; return 1; }
+  lp_say "$(basename "$out" .txt): $(cat "$out.tmp")"
+  mv "$out.tmp" "$out"
+}
