@@ -155,14 +155,16 @@ lp_step() {
 }
 
 lp_failed() {
-  local name=$1 rc=$2 who
-  # name the rank that died: srun says "task N: Killed", mpirun "rank N with PID ..."
+  local name=$1 rc=$2 who rank
+  # name the rank that died first (the launcher then stops the others): srun says "task N: Killed",
+  # mpirun "process rank N with PID ... exited on signal 9 (Killed)"
   who=$(grep -E -o 'task [0-9]+: [A-Za-z ]+|rank [0-9]+ with PID [0-9]+ on node [^ ]+ exited on signal [0-9]+( \([A-Za-z]+\))?' \
-    "$RUN/log/$name.log" 2>/dev/null | tail -1 || true)
-  if [ "$rc" -gt 128 ] && [ -n "$LP_STOP" ] && [ "$name" = train ]; then
+    "$RUN/log/$name.log" 2>/dev/null | head -1 || true)
+  [ "$rc" -gt 128 ] && [ -n "$LP_STOP" ] && [ "$name" = train ] &&
     lp_die "$name: stopped by SIG$LP_STOP without a checkpoint (exit $rc): this llamapro build does not checkpoint on signals; the next run starts training again"
-  fi
-  lp_die "$name failed with exit status $rc${who:+ ($who)}; log: $RUN/log/$name.log. Finished steps are kept: submitting the job again continues from here."
+  rank=$(echo "$who" | grep -E -o '(task|rank) [0-9]+' | grep -E -o '[0-9]+' || true)
+  lp_die "$name failed with exit status $rc${who:+: rank $rank ended first ($who)}; log: $RUN/log/$name.log." \
+    "Finished steps are kept: submitting the job again continues from here."
 }
 
 # After a checkpoint (exit 75) or a signal: under Slurm requeue this job (it restarts at the top

@@ -83,7 +83,8 @@ lp_job_field() {
 }
 
 # Requeued jobs wait ~2 minutes (Slurm sets their begin time); with fast_requeue the test makes
-# them eligible at once, as an operator could (scontrol update StartTime=now).
+# them eligible after 3 s, as an operator could (scontrol update StartTime=...). Not at once: a
+# batch job restarted in the second of its requeue fails with "Job credential revoked".
 lp_wait() {
   local job=$1 secs=$2 fast=${3:-} state="" i reason
   for i in $(seq $(( secs * 2 ))); do
@@ -92,7 +93,10 @@ lp_wait() {
       COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|PREEMPTED|BOOT_FAIL|DEADLINE) echo "$state"; return 0 ;;
       PENDING)
         reason=$(lp_job_field "$job" Reason)
-        if [ -n "$fast" ] && [ "$reason" = BeginTime ]; then scontrol update JobId="$job" StartTime=now || true; fi ;;
+        if [ -n "$fast" ] && [ "$reason" = BeginTime ] &&
+           [ "$(date -d "$(lp_job_field "$job" EligibleTime)" +%s)" -gt $(( $(date +%s) + 5 )) ]; then
+          scontrol update JobId="$job" StartTime=now+3 || true
+        fi ;;
       "") echo "GONE"; return 0 ;;
     esac
     sleep 0.5
