@@ -55,7 +55,8 @@ lp_job_init() {
     lp_say "Slurm job $SLURM_JOB_ID on ${SLURM_JOB_NODELIST:-?}, SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0}"
   else
     LP_LAUNCHER=mpirun
-    cores=$(nproc)
+    # not plain nproc: it answers OMP_NUM_THREADS when that is set
+    cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     # data-parallel ranks with one thread each measured faster than threads for these small
     # matrices; ranks must be a multiple of the pipeline stages
     LP_RANKS=${LP_RANKS:-$(( cores / pp * pp ))}

@@ -28,7 +28,8 @@ alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
 
 write_conf() {
   local cpus mem
-  cpus=$(nproc)
+  # not plain nproc: it answers OMP_NUM_THREADS when that is set (ctest sets it to 1)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   # leave 1 GiB to the system; slurmd refuses a node that reports less memory than configured
   mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
   cat > "$D/slurm.conf.tmp" <<EOF
@@ -97,7 +98,7 @@ start() {
   local i state
   for i in $(seq 60); do
     state=$(sinfo -h -n "$HOST" -o %T 2>/dev/null || true)
-    if [ "$state" = idle ]; then say "up: node $HOST idle, $(nproc) CPUs (state $D)"; return 0; fi
+    if [ "$state" = idle ]; then say "up: node $HOST idle, $(sinfo -h -n "$HOST" -o %c) CPUs (state $D)"; return 0; fi
     sleep 0.5
   done
   say "node not idle after 30 s (state '${state:-?}'); last slurmctld log lines:"

@@ -101,10 +101,26 @@ lp_wait() {
     esac
     sleep 0.5
   done
+  reason=$(lp_job_field "$job" Reason)
   scancel "$job" 2>/dev/null || true
-  fail "job $job still $state after $secs s"
+  fail "job $job still $state (reason $reason) after $secs s"
 }
 
+# Whether this build checkpoints (branch ckpt): a 2-step training with run.ckpt_every=1 must leave
+# run/ckpt/step-*.h5. Asked of the program itself, since --help texts mention exit 75 either way.
 lp_has_ckpt() {
-  "$LLAMAPRO" train --help 2>&1 | grep -Eiq '(exit|status)[^.]*75|checkpoint'
+  local d=$T/ckpt-probe
+  [ -f "$d/ok" ] && return 0
+  [ -f "$d/no" ] && return 1
+  mkdir -p "$d"
+  [ -f "$T/base.h5" ] || lp_tiny_base "$T/base.h5"
+  gzip -dc "$SRC/inputs/corpora/brown.jsonl.gz" | head -20 > "$d/docs.jsonl" || true
+  lp_smoke_config "$d/run.ini" "$d/run"
+  if "$LLAMAPRO" prepare --quiet --tokenizer "$T/base.h5" --val-fraction 0.2 --out "$d/c.h5" "$d/docs.jsonl" &&
+     "$LLAMAPRO" train --config "$d/run.ini" model.path="$T/base.h5" method.name=pretrain data.train="$d/c.h5" \
+       data.val= batch.steps=2 optim.warmup_steps=0 run.eval_every=0 run.ckpt_every=1 >/dev/null 2>&1 &&
+     ls "$d"/run/ckpt/step-*.h5 >/dev/null 2>&1; then
+    touch "$d/ok"; return 0
+  fi
+  touch "$d/no"; return 1
 }

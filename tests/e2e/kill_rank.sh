@@ -22,13 +22,15 @@ submit() {
 job=$(submit)
 out="$T/llama-pro-code-$job.out"
 # wait for training to be under way (and, with checkpoints, for the first one)
+started=0
 for i in $(seq 240); do
   n=$(grep -c '"grad_norm"' "$R/metrics.jsonl" 2>/dev/null || true)
-  if [ "${n:-0}" -ge 3 ] && { [ $ckpt = 0 ] || ls "$R"/ckpt/*.h5 >/dev/null 2>&1; }; then break; fi
+  if [ "${n:-0}" -ge 3 ] && { [ $ckpt = 0 ] || ls "$R"/ckpt/*.h5 >/dev/null 2>&1; }; then started=1; break; fi
   [ "$(lp_job_field "$job" JobState)" = RUNNING ] || [ "$(lp_job_field "$job" JobState)" = PENDING ] ||
     fail "job ended before the kill: $(tail -20 "$out")"
   sleep 0.5
 done
+[ $started = 1 ] || fail "training not under way after 120 s (job $(lp_job_field "$job" JobState), reason $(lp_job_field "$job" Reason)): $(tail -5 "$out" 2>/dev/null)"
 # the process of global task (rank) 1 of the training step
 victim=""
 while read -r pid _job step _local global; do

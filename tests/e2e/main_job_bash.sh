@@ -9,7 +9,7 @@ lp_smoke_config "$T/smoke.ini" "$T/run"
 cd "$T"   # the job finds the repository from its own path, not from the working directory
 LP_BASE=$T/base.h5 LP_CONFIG=$T/smoke.ini bash "$SRC/jobs/llama-pro-code.slurm" > "$T/out1.log" 2>&1 ||
   fail "first run: $(tail -20 "$T/out1.log")"
-cores=$(nproc)
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 line=$(grep -o 'running here with mpirun, [0-9]* ranks x [0-9]* threads' "$T/out1.log") || fail "no layout line"
 set -- $(echo "$line" | grep -o '[0-9]\+')
 [ $(( $1 * $2 )) -le "$cores" ] || fail "$line on $cores cores"
