@@ -133,11 +133,12 @@ if part:
     out.append("")
 else:
     out.append("- partition: the training log prints none (single stage: every rank holds all layers)")
-ckpts = sorted(glob.glob(os.path.join(run, "ckpt", "*.h5")))
-written = len(re.findall(r"checkpoint.*(?:written|saved|wrote)|(?:wrote|saved) checkpoint", logtext, re.I))
-out.append(f"- checkpoints: {len(ckpts)} in ckpt/" + (f" ({', '.join(os.path.basename(c) for c in ckpts)})" if ckpts else "") +
-           (f"; {written} written according to the training log" if written else ""))
-resumes = len(re.findall(r"resum", logtext, re.I))
+ckpts = sorted(glob.glob(os.path.join(run, "ckpt", "step-*.h5")), key=lambda p: int(re.sub(r"\D", "", os.path.basename(p)) or 0))
+# llamapro prints "checkpoint: DIR/step-N.h5 (...)" per checkpoint written
+written = len(re.findall(r"^checkpoint: .*step-\d+\.h5", logtext, re.M))
+out.append(f"- checkpoints: {written} written (training log), {len(ckpts)} kept in ckpt/" +
+           (f" ({', '.join(os.path.basename(c) for c in ckpts)})" if ckpts else ""))
+resumes = len(re.findall(r"^train: resuming from", logtext, re.M))
 if resumes:
     out.append(f"- resumed from a checkpoint: {resumes} time(s) according to the training log")
 

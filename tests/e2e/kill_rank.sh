@@ -26,8 +26,8 @@ started=0
 for i in $(seq 240); do
   n=$(grep -c '"grad_norm"' "$R/metrics.jsonl" 2>/dev/null || true)
   if [ "${n:-0}" -ge 3 ] && { [ $ckpt = 0 ] || ls "$R"/ckpt/*.h5 >/dev/null 2>&1; }; then started=1; break; fi
-  [ "$(lp_job_field "$job" JobState)" = RUNNING ] || [ "$(lp_job_field "$job" JobState)" = PENDING ] ||
-    fail "job ended before the kill: $(tail -20 "$out")"
+  st=$(lp_job_field "$job" JobState)
+  case "$st" in PENDING|CONFIGURING|RUNNING) ;; *) fail "job $job is ${st:-gone} before the kill: $(tail -20 "$out" 2>&1)" ;; esac
   sleep 0.5
 done
 [ $started = 1 ] || fail "training not under way after 120 s (job $(lp_job_field "$job" JobState), reason $(lp_job_field "$job" Reason)): $(tail -5 "$out" 2>/dev/null)"
@@ -48,21 +48,20 @@ echo "killed rank 1 (pid $victim): job $job $state after $dt s"
 grep -Eq 'train failed with exit status [0-9]+: rank 1 ended first \(task 1: Killed' "$out" ||
   fail "the log does not name the dead rank: $(tail -8 "$out")"
 if [ "$resume" = 0 ]; then echo "kill_rank: passed"; exit 0; fi
-# the last complete checkpoint (DESIGN.md: run/ckpt/step-*.h5) and the metrics so far
+# the last complete checkpoint (DESIGN.md: run/ckpt/step-*.h5)
 last=$(ls "$R"/ckpt/ | grep -E '^step-[0-9]+\.h5$' | sort -t- -k2 -n | tail -1)
 [ -n "$last" ] || fail "no checkpoint step-*.h5 in $R/ckpt: $(ls "$R/ckpt")"
-n0=$(wc -l < "$R/metrics.jsonl")
 job2=$(submit)
 state=$(lp_wait "$job2" 300)
 out2="$T/llama-pro-code-$job2.out"
 [ "$state" = COMPLETED ] || fail "resubmitted job $job2 ended $state: $(tail -20 "$out2")"
-# the first training step of the second job is the one after the checkpoint
-python3 - "$R/metrics.jsonl" "$n0" "$last" <<'PY2' || fail "the second job did not resume from $last"
-import json, re, sys
-lines = open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]
-ck = int(re.search(r"(\d+)", sys.argv[3]).group(1))
-first = next(json.loads(l)["step"] for l in lines if '"grad_norm"' in l)
-assert first == ck + 1, f"first step after resubmission {first}, checkpoint at step {ck}"
+grep -q "resuming from $R/ckpt/$last" "$out2" ||
+  fail "the second job did not resume from $last: $(grep -h -i 'resum' "$out2")"
+# and the run has every step once (a resumed run may repeat the steps after its checkpoint)
+python3 - "$R/metrics.jsonl" <<'PY2' || fail "steps missing from metrics.jsonl after the resume"
+import json, sys
+steps = {json.loads(l)["step"] for l in open(sys.argv[1]) if '"grad_norm"' in l}
+assert steps == set(range(1, 401)), sorted(set(range(1, 401)) - steps)[:10]
 PY2
 [ -s "$R/final.h5" ] && [ -s "$R/report.md" ] || fail "no final model or report after the resubmission"
 echo "kill_rank_resume: resumed from $last"
