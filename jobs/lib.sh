@@ -34,6 +34,7 @@ lp_cfg() {
 }
 
 # lp_job_init SCRIPT CONFIG ARGS...: environment, build, run directory, rank and thread counts.
+# ARGS are the job's section.key=value arguments (passed on to llamapro train).
 lp_job_init() {
   LP_JOB_START=$(date +%s)
   LP_CONFIG=$2; shift 2
@@ -63,13 +64,18 @@ lp_job_init() {
     [ "$LP_RANKS" -ge "$pp" ] || LP_RANKS=$pp
     LP_THREADS=${LP_THREADS:-$(( cores / LP_RANKS ))}
     [ "$LP_THREADS" -ge 1 ] || LP_THREADS=1
-    [ $(( LP_RANKS * LP_THREADS )) -le "$cores" ] ||
-      lp_say "warning: $LP_RANKS ranks x $LP_THREADS threads > $cores cores: oversubscribed, slow"
+    LP_OVERSUBSCRIBED=0
+    if [ $(( LP_RANKS * LP_THREADS )) -gt "$cores" ]; then
+      lp_say "warning: $LP_RANKS ranks x $LP_THREADS threads > $cores cores: oversubscribed (slow), ranks not bound"
+      LP_OVERSUBSCRIBED=1
+    fi
     lp_say "no Slurm job: running here with mpirun, $LP_RANKS ranks x $LP_THREADS threads on $cores cores"
   fi
   [ $(( LP_RANKS % pp )) = 0 ] || lp_die "$LP_RANKS MPI ranks is not a multiple of [parallel] pp = $pp (ranks = pp x dp)"
   # one OpenMP thread per core the launcher gave the rank; threads stay on their cores
   export OMP_NUM_THREADS=$LP_THREADS OMP_PLACES=cores OMP_PROC_BIND=close
+  # unbound ranks sharing cores: binding threads would stack every rank on the first cores
+  [ "${LP_OVERSUBSCRIBED:-0}" = 0 ] || export OMP_PROC_BIND=false
   # every attempt (first run, each requeue) is one line of steps.tsv: its wall time, exit status
   trap 'lp_on_exit $?' EXIT
   trap 'lp_on_signal USR1' USR1
@@ -112,6 +118,8 @@ lp_launch() {
     # -c: srun no longer inherits --cpus-per-task (Slurm 22.05); -K: one dead rank ends the step
     # instead of leaving the others blocked in a collective
     cmd=(srun --mpi="${LP_SRUN_MPI:-pmix}" -n "$n" -c "$LP_THREADS" --cpu-bind=cores --kill-on-bad-exit=1 "$@")
+  elif [ "${LP_OVERSUBSCRIBED:-0}" = 1 ]; then
+    cmd=(mpirun -n "$n" --oversubscribe --bind-to none -x OMP_NUM_THREADS -x OMP_PLACES -x OMP_PROC_BIND "$@")
   else
     # each rank bound to its own LP_THREADS cores (OMP_PROC_BIND=close would otherwise put every
     # rank's first thread on core 0)
