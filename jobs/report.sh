@@ -40,7 +40,7 @@ for line in open(os.path.join(run, "metrics.jsonl")):
     if "eval" in r:
         evals[(r["eval"], r["step"])] = r
     elif "loss" in r and "step" in r:
-        steps[(r.get("stage"), r["step"])] = r
+        steps[r["step"]] = r
 names = []
 for (n, _s) in evals:
     if n not in names:
@@ -104,8 +104,8 @@ elif os.path.exists(os.path.join(run, "eval", "arithmetic.unavailable")):
 
 # training
 out.append("## Training\n")
-rows = sorted(steps.values(), key=lambda r: (r.get("stage") or 0, r["step"]))
-main = [r for r in rows if r.get("stage") is None] or rows
+rows = sorted(steps.values(), key=lambda r: r["step"])
+main = rows
 if main:
     last = max(main, key=lambda r: r["step"])
     tps = [r["tokens_per_s"] for r in main if r["step"] > 1 and "tokens_per_s" in r] or \
@@ -123,7 +123,8 @@ if bad:
     out.append(f"- {bad} unreadable line(s) in metrics.jsonl skipped (cut short by a killed run)")
 log = os.path.join(run, "log", "train.log")
 logtext = open(log, errors="replace").read() if os.path.exists(log) else ""
-part = [l.strip() for l in logtext.splitlines() if re.search(r"partition", l, re.I)]
+# the pipeline's partitioner prints "partition (...)" and one "  stage N: layers a-b ..." line each
+part = [l.rstrip() for l in logtext.splitlines() if re.search(r"partition|^\s*stage \d+: layers", l, re.I)]
 if part:
     out.append("- partition (from the training log):")
     out.append("")
@@ -132,7 +133,8 @@ if part:
     out.append("```")
     out.append("")
 else:
-    out.append("- partition: the training log prints none (single stage: every rank holds all layers)")
+    out.append("- partition: the training log prints none" +
+               (" (pp = 1: every rank holds all layers)" if job.get("pp", "1") == "1" else ""))
 ckpts = sorted(glob.glob(os.path.join(run, "ckpt", "step-*.h5")), key=lambda p: int(re.sub(r"\D", "", os.path.basename(p)) or 0))
 # llamapro prints "checkpoint: DIR/step-N.h5 (...)" per checkpoint written
 written = len(re.findall(r"^checkpoint: .*step-\d+\.h5", logtext, re.M))
@@ -169,16 +171,26 @@ for n in names:
         for (m, s), r in sorted(evals.items(), key=lambda kv: kv[0][1]):
             if m == n:
                 fh.write(f"{s} {r['loss']}\n")
-stages = sorted({r.get("stage") for r in rows}, key=lambda x: (x is not None, x))
-for st in stages:
-    with open(os.path.join(tmp, f"train-{'all' if st is None else st}.dat"), "w") as fh:
-        for r in rows:
-            if r.get("stage") == st:
-                fh.write(f"{r['step']} {r['loss']} {r.get('tokens_per_s', 0)}\n")
 with open(os.path.join(tmp, "names"), "w") as fh:
     fh.write(" ".join(names))
+with open(os.path.join(tmp, "train.dat"), "w") as fh:
+    for r in rows:
+        fh.write(f"{r['step']} {r['loss']} {r.get('tokens_per_s', 0)}\n")
+# pipeline runs add per-stage seconds per step ("stage_fwd_s": [s0, s1, ...], likewise bin, bwt,
+# wait, opt, idle): a stage's own throughput is the step's tokens over its busy (non-wait,
+# non-idle) time - what it would reach if it never waited for its neighbours
+n_stages = max((len(v) for r in rows for k, v in r.items() if k.startswith("stage_") and isinstance(v, list)), default=0)
+for st in range(n_stages if n_stages > 1 else 0):
+    with open(os.path.join(tmp, f"stage-{st}.dat"), "w") as fh:
+        for r in rows:
+            busy = sum(v[st] for k, v in r.items() if k.startswith("stage_") and k.endswith("_s")
+                       and isinstance(v, list) and len(v) > st and not any(w in k for w in ("wait", "idle")))
+            if busy > 0 and r["step"] > 0:
+                fh.write(f"{r['step']} {r['tokens'] / r['step'] / busy}\n")
+if n_stages > 1:
+    out.insert(out.index("## Training\n") + 1, f"- pipeline: {n_stages} stages; per-stage busy throughput in the tokens/s plot")
 with open(os.path.join(tmp, "stages"), "w") as fh:
-    fh.write(" ".join("all" if s is None else str(s) for s in stages))
+    fh.write(" ".join(str(i) for i in range(n_stages if n_stages > 1 else 0)))
 
 # export
 hf = os.path.join(run, "hf")
@@ -197,7 +209,7 @@ plots=""
 if command -v gnuplot >/dev/null; then
   term="pngcairo size 900,500 font ',10'"
   gnuplot -e "set terminal pngcairo" 2>/dev/null || term="png size 900,500"
-  names=$(cat "$TMP/names"); stages=$(cat "$TMP/stages")
+  names=$(cat "$TMP/names"); stages=$(cat "$TMP/stages")   # stages: only for pp > 1
   {
     echo "set terminal $term"
     echo "set grid; set key top right; set xlabel 'step'"
@@ -207,17 +219,18 @@ if command -v gnuplot >/dev/null; then
     printf "plot "
     sep=""
     for n in $names; do printf "%s'%s' using 1:2 with linespoints lw 2 title 'val %s'" "$sep" "$TMP/eval-$n.dat" "$n"; sep=", "; done
-    for s in $stages; do printf "%s'%s' using 1:2 with lines lc rgb '#bbbbbb' title 'train%s'" "$sep" "$TMP/train-$s.dat" "$([ "$s" = all ] || echo " stage $s")"; sep=", "; done
+    printf "%s'%s' using 1:2 with lines lc rgb '#bbbbbb' title 'train (each step)'" "$sep" "$TMP/train.dat"
     echo
     echo "set output '$TMP/tokens_per_s.png'"
     echo "set title 'Training throughput'"
     echo "set ylabel 'tokens/s'; set yrange [0:*]"
     printf "plot "
     sep=""
-    for s in $stages; do printf "%s'%s' using 1:3 with lines lw 2 title '%s'" "$sep" "$TMP/train-$s.dat" "$([ "$s" = all ] && echo "tokens/s" || echo "stage $s")"; sep=", "; done
+    printf "'%s' using 1:3 with lines lw 2 title 'tokens/s (whole step)'" "$TMP/train.dat"
+    for s in $stages; do printf ", '%s' using 1:2 with lines title 'stage %s, busy time only'" "$TMP/stage-$s.dat" "$s"; done
     echo
   } > "$TMP/plot.gp"
-  if [ -n "$names$stages" ] && gnuplot "$TMP/plot.gp" 2> "$TMP/gnuplot.err"; then
+  if [ -s "$TMP/train.dat" ] && gnuplot "$TMP/plot.gp" 2> "$TMP/gnuplot.err"; then
     plots="loss.png tokens_per_s.png"
   else
     echo "report.sh: gnuplot failed, report without plots: $(head -3 "$TMP/gnuplot.err" 2>/dev/null)" >&2
