@@ -80,6 +80,8 @@ lp_job_init() {
   trap 'lp_on_exit $?' EXIT
   trap 'lp_on_signal USR1' USR1
   trap 'lp_on_signal TERM' TERM
+  # Ctrl-C outside Slurm: background commands of a script ignore SIGINT, so it is passed on here
+  trap 'lp_on_signal INT' INT
   LP_STOP=""
   LP_CHILD=""
   LP_CHILD_TAKES_SIGNALS=0
@@ -94,12 +96,19 @@ lp_job_init() {
 # handle them, so they are left to finish and the job stops after them.
 lp_on_signal() {
   LP_STOP=$1
+  if [ "$1" = INT ] && [ "$LP_CHILD_TAKES_SIGNALS" != 1 ]; then
+    # an interrupted step leaves no output (files are written under temporary names)
+    lp_say "got SIGINT: stopping now"
+    [ -z "$LP_CHILD" ] || kill -TERM "$LP_CHILD" 2>/dev/null || true
+    return 0
+  fi
   if [ "$LP_CHILD_TAKES_SIGNALS" != 1 ] || [ -z "$LP_CHILD" ]; then
     lp_say "got SIG$1: stopping after the current step"; return 0
   fi
   lp_say "got SIG$1: forwarding it to the training program (checkpoint, then exit 75)"
   if [ "$LP_LAUNCHER" = srun ]; then
-    kill -"$1" "$LP_CHILD" 2>/dev/null || true   # srun forwards USR1 and TERM to every task
+    # srun forwards USR1 and TERM to every task (SIGINT to srun means something else: status)
+    kill -"${1/INT/TERM}" "$LP_CHILD" 2>/dev/null || true
   else
     # mpirun forwards USR1 to the ranks but answers TERM by killing them, checkpoint or not
     kill -USR1 "$LP_CHILD" 2>/dev/null || true
@@ -171,6 +180,7 @@ lp_failed() {
     "$RUN/log/$name.log" 2>/dev/null | head -1 || true)
   [ "$rc" -gt 128 ] && [ -n "$LP_STOP" ] && [ "$name" = train ] &&
     lp_die "$name: stopped by SIG$LP_STOP without a checkpoint (exit $rc): this llamapro build does not checkpoint on signals; the next run starts training again"
+  [ "$LP_STOP" != INT ] || lp_die "$name: interrupted (SIGINT); finished steps are kept, run again to continue"
   rank=$(echo "$who" | grep -E -o '(task|rank) [0-9]+' | grep -E -o '[0-9]+' || true)
   lp_die "$name failed with exit status $rc${who:+: rank $rank ended first ($who)}; log: $RUN/log/$name.log." \
     "Finished steps are kept: submitting the job again continues from here."
@@ -179,11 +189,13 @@ lp_failed() {
 # After a checkpoint (exit 75) or a signal: under Slurm requeue this job (it restarts at the top
 # and skips the finished steps; training resumes from the checkpoint), outside ask to run again.
 lp_stop_and_requeue() {
-  if [ -n "${SLURM_JOB_ID:-}" ]; then
-    lp_say "$1: stopped with a checkpoint; requeueing job $SLURM_JOB_ID (restart $(( ${SLURM_RESTART_COUNT:-0} + 1 )))"
+  local what="stopped with a checkpoint"
+  [ "$1" = train ] || what="stopped after this step (SIG${LP_STOP:-?})"
+  if [ -n "${SLURM_JOB_ID:-}" ] && [ "${LP_STOP:-}" != INT ]; then
+    lp_say "$1: $what; requeueing job $SLURM_JOB_ID (restart $(( ${SLURM_RESTART_COUNT:-0} + 1 )))"
     scontrol requeue "$SLURM_JOB_ID" || lp_die "scontrol requeue $SLURM_JOB_ID failed: submit the job again to continue"
   else
-    lp_say "$1: stopped with a checkpoint; run the same command again to continue"
+    lp_say "$1: $what; run the same command again to continue"
   fi
   exit 75
 }
