@@ -6,6 +6,10 @@
 # binary) and puts build/ on PATH.
 #   LLAMAPRO_BUILD_DIR   build folder (default: build/ in the repository)
 #   LLAMAPRO_NO_INSTALL  set to 1 to never call apt-get
+#   LP_EXTRA_DEBS        more Debian packages to install with the build's
+#   LP_ENV_FUNCTIONS_ONLY set to 1 to only define the functions below (install nothing, build nothing)
+# lp_install_debs [PACKAGES...] installs PACKAGES (default: the build's LP_DEBS). The local Slurm
+# cluster (slurm/local-cluster.sh) installs LP_SLURM_DEBS this way, so a plain build never needs them.
 LP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LP_ROOT
 [ -f "$LP_ROOT/slurm/site.sh" ] && . "$LP_ROOT/slurm/site.sh"
@@ -13,11 +17,13 @@ export LP_ROOT
 LP_DEBS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
   libopenblas-openmp-dev libscalapack-openmpi-dev libcjson-dev libinih-dev libsentencepiece-dev
   sentencepiece libcmocka-dev zlib1g-dev gnuplot-nox python3 ${LP_EXTRA_DEBS:-}"
+# the one-node test/demo cluster only; a real cluster has its own Slurm
+LP_SLURM_DEBS="slurm-wlm munge"
 
 lp_install_debs() {
   command -v dpkg-query >/dev/null 2>&1 || return 0   # not Debian: the site provides modules
-  local missing="" p
-  for p in $LP_DEBS; do
+  local missing="" p pkgs=${*:-$LP_DEBS}
+  for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
   done
   [ -z "$missing" ] && return 0
@@ -47,4 +53,4 @@ lp_build() {
 if [ "$(id -u)" = 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-lp_install_debs && lp_build
+[ "${LP_ENV_FUNCTIONS_ONLY:-0}" = 1 ] || { lp_install_debs && lp_build; }

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# report.sh RUN_DIR - write RUN_DIR/report.md and its plots (loss.png, tokens_per_s.png) from what a
+# LLaMA Pro job left in RUN_DIR: metrics.jsonl (training and evaluation lines), eval/*.txt (the
+# job's `llamapro eval` of the base and final models), log/train.log, steps.tsv (step and attempt
+# times), ckpt/, hf/, job.env. Called by jobs/llama-pro-*.slurm; can be run again by hand.
+# Needs python3 (parsing) and gnuplot (plots; Debian gnuplot-nox), both in slurm/env.sh's packages.
+# Files are written under temporary names and renamed, so a report is never half written.
+set -euo pipefail
+RUN=${1:?usage: report.sh RUN_DIR}
+[ -d "$RUN" ] || { echo "report.sh: $RUN is not a directory" >&2; exit 1; }
+[ -f "$RUN/metrics.jsonl" ] || { echo "report.sh: $RUN/metrics.jsonl not found (has training run?)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "report.sh: python3 not found (apt-get install python3)" >&2; exit 1; }
+TMP=$(mktemp -d "$RUN/.report.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+# 1. numbers, plot data and the markdown (without the plot lines) from python3
+python3 - "$RUN" "$TMP" "${LP_ATTEMPT_START:-}" <<'PY'
+import glob, json, os, re, statistics, sys, time
+run, tmp, attempt_start = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def read_kv(path):
+    d = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                d[k] = v
+    return d
+
+job = read_kv(os.path.join(run, "job.env"))
+# metrics.jsonl is appended to by every attempt: a resumed run repeats the steps after its last
+# checkpoint, so the last line for each (kind, step) is the one that counts
+steps, evals, bad = {}, {}, 0
+for line in open(os.path.join(run, "metrics.jsonl")):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        bad += 1   # a line cut short by a killed run
+        continue
+    if "eval" in r:
+        evals[(r["eval"], r["step"])] = r
+    elif "loss" in r and "step" in r:
+        steps[r["step"]] = r
+names = []
+for (n, _s) in evals:
+    if n not in names:
+        names.append(n)
+domain = next((n for n in names if n != "general"), None)
+
+def eval_file(which, name):
+    p = os.path.join(run, "eval", f"{which}-{name}.txt")
+    if not os.path.exists(p):
+        return None
+    m = re.match(r"loss (\S+) ppl (\S+) tokens (\d+)", open(p).read())
+    return (float(m.group(1)), float(m.group(2)), int(m.group(3))) if m else None
+
+def fmt(x, f="%.4f"):
+    return f % x if x is not None else "n/a"
+
+out = []
+title = job.get("job", os.path.basename(os.path.abspath(run)))
+out.append(f"# {title}: LLaMA Pro run report\n")
+out.append(f"Run directory `{os.path.abspath(run)}`, written {time.strftime('%Y-%m-%d %H:%M:%S %Z')}.")
+if job:
+    slurm = f", Slurm job {job['slurm_job']}, restarts {job.get('restarts', '0')}" if job.get("slurm_job") else ", outside Slurm"
+    out.append(f"Config `{job.get('config')}`, base model `{job.get('base')}`; {job.get('ranks')} MPI ranks x "
+               f"{job.get('threads')} threads ({job.get('launcher')}), pp = {job.get('pp')}{slurm}.")
+out.append("")
+
+# losses: the job's own `llamapro eval` of base and final; metrics.jsonl's first and last eval otherwise
+out.append("## Loss (mean cross-entropy, nats/token, on the val splits)\n")
+out.append("| split | base | final | change | base ppl | final ppl | tokens |")
+out.append("| --- | --- | --- | --- | --- | --- | --- |")
+summary = {}
+for n in names or ["general"]:
+    b, f = eval_file("base", n), eval_file("final", n)
+    src = "llamapro eval"
+    if b is None or f is None:
+        ev = sorted((s, r) for (m, s), r in evals.items() if m == n)
+        if ev:
+            src = "metrics.jsonl (first and last evaluation)"
+            b = b or (ev[0][1]["loss"], ev[0][1]["ppl"], ev[0][1]["tokens"])
+            f = f or (ev[-1][1]["loss"], ev[-1][1]["ppl"], ev[-1][1]["tokens"])
+    if b and f:
+        summary[n] = (b[0], f[0])
+        out.append(f"| {n}{' (domain)' if n == domain else ''} | {b[0]:.4f} | {f[0]:.4f} | {f[0] - b[0]:+.4f} | "
+                   f"{b[1]:.2f} | {f[1]:.2f} | {f[2]} |")
+    else:
+        out.append(f"| {n} | n/a | n/a | | | | |")
+out.append("\nBase = the model before expansion (`llamapro eval` on it); the expanded model computes the same "
+           "function, so it is also step 0 of training. Numbers from `llamapro eval` when the job wrote "
+           "them (eval/), else from the evaluations in metrics.jsonl.\n")
+acc = {}
+for which in ("base", "final"):
+    p = os.path.join(run, "eval", f"{which}-arithmetic.txt")
+    if os.path.exists(p):
+        acc[which] = open(p).read().strip()
+if acc:
+    out.append("Arithmetic accuracy (`llamapro eval --task arithmetic`): " +
+               "; ".join(f"{k}: {v}" for k, v in acc.items()) + "\n")
+elif os.path.exists(os.path.join(run, "eval", "arithmetic.unavailable")):
+    out.append("Arithmetic accuracy: not measured - this llamapro build has no `llamapro eval --task arithmetic`; "
+               "the math domain is judged by its val loss above.\n")
+
+# training
+out.append("## Training\n")
+rows = sorted(steps.values(), key=lambda r: r["step"])
+main = rows
+if main:
+    last = max(main, key=lambda r: r["step"])
+    tps = [r["tokens_per_s"] for r in main if r["step"] > 1 and "tokens_per_s" in r] or \
+          [r["tokens_per_s"] for r in main if "tokens_per_s" in r]
+    mfu = [r["mfu"] for r in main if r["step"] > 1 and "mfu" in r] or [r["mfu"] for r in main if "mfu" in r]
+    out.append(f"- steps: {last['step']}, tokens seen: {last.get('tokens', 'n/a')}, last training loss {last['loss']:.4f}")
+    if tps:
+        out.append(f"- tokens/s: median {statistics.median(tps):.0f} (min {min(tps):.0f}, max {max(tps):.0f}; "
+                   f"step 1 left out: it includes warm-up)")
+    if mfu:
+        out.append(f"- MFU (against the sgemm rate measured in the run): mean {100 * statistics.mean(mfu):.1f}%")
+else:
+    out.append("- no training steps in metrics.jsonl")
+if bad:
+    out.append(f"- {bad} unreadable line(s) in metrics.jsonl skipped (cut short by a killed run)")
+log = os.path.join(run, "log", "train.log")
+logtext = open(log, errors="replace").read() if os.path.exists(log) else ""
+# the pipeline's partitioner prints "partition (...)" and one "  stage N: layers a-b ..." line each
+part = [l.rstrip() for l in logtext.splitlines() if re.search(r"partition|^\s*stage \d+: layers", l, re.I)]
+if part:
+    out.append("- partition (from the training log):")
+    out.append("")
+    out.append("```")
+    out.extend(dict.fromkeys(part[-8:]))   # the last attempt's lines, without repeats
+    out.append("```")
+    out.append("")
+else:
+    out.append("- partition: the training log prints none" +
+               (" (pp = 1: every rank holds all layers)" if job.get("pp", "1") == "1" else ""))
+ckpts = sorted(glob.glob(os.path.join(run, "ckpt", "step-*.h5")), key=lambda p: int(re.sub(r"\D", "", os.path.basename(p)) or 0))
+# llamapro prints "checkpoint: DIR/step-N.h5 (...)" per checkpoint written
+written = len(re.findall(r"^checkpoint: .*step-\d+\.h5", logtext, re.M))
+out.append(f"- checkpoints: {written} written (training log), {len(ckpts)} kept in ckpt/" +
+           (f" ({', '.join(os.path.basename(c) for c in ckpts)})" if ckpts else ""))
+resumes = len(re.findall(r"^train: resuming from", logtext, re.M))
+if resumes:
+    out.append(f"- resumed from a checkpoint: {resumes} time(s) according to the training log")
+
+# wall time: every attempt of the job is a line of steps.tsv, plus this one
+tsv = os.path.join(run, "steps.tsv")
+step_rows, attempts = [], []
+if os.path.exists(tsv):
+    for line in open(tsv):
+        f = line.rstrip("\n").split("\t")
+        if f[0] == "attempt" and len(f) >= 5:
+            attempts.append((int(f[1]), float(f[2]), f[3]))
+        elif len(f) >= 5:
+            step_rows.append(f)
+wall = sum(a[1] for a in attempts)
+if attempt_start:
+    wall += time.time() - float(attempt_start)
+n_att = len(attempts) + (1 if attempt_start else 0)
+out.append(f"- wall time: {wall / 60:.1f} min over {n_att} attempt(s) of the job (queue waits not included)")
+if step_rows:
+    out.append("\n| step | attempt | exit | seconds |\n| --- | --- | --- | --- |")
+    for f in step_rows:
+        out.append(f"| {f[0]} | {f[3]} | {f[1]} | {float(f[2]):.1f} |")
+out.append("")
+
+# plot data: one file per evaluation set and per stage
+for n in names:
+    with open(os.path.join(tmp, f"eval-{n}.dat"), "w") as fh:
+        for (m, s), r in sorted(evals.items(), key=lambda kv: kv[0][1]):
+            if m == n:
+                fh.write(f"{s} {r['loss']}\n")
+with open(os.path.join(tmp, "names"), "w") as fh:
+    fh.write(" ".join(names))
+with open(os.path.join(tmp, "train.dat"), "w") as fh:
+    for r in rows:
+        fh.write(f"{r['step']} {r['loss']} {r.get('tokens_per_s', 0)}\n")
+# pipeline runs add per-stage seconds per step ("stage_fwd_s": [s0, s1, ...], likewise bin, bwt,
+# wait, opt, idle): a stage's own throughput is the step's tokens over its busy (non-wait,
+# non-idle) time - what it would reach if it never waited for its neighbours
+n_stages = max((len(v) for r in rows for k, v in r.items() if k.startswith("stage_") and isinstance(v, list)), default=0)
+for st in range(n_stages if n_stages > 1 else 0):
+    with open(os.path.join(tmp, f"stage-{st}.dat"), "w") as fh:
+        for r in rows:
+            busy = sum(v[st] for k, v in r.items() if k.startswith("stage_") and k.endswith("_s")
+                       and isinstance(v, list) and len(v) > st and not any(w in k for w in ("wait", "idle")))
+            if busy > 0 and r["step"] > 0:
+                fh.write(f"{r['step']} {r['tokens'] / r['step'] / busy}\n")
+if n_stages > 1:
+    out.insert(out.index("## Training\n") + 1, f"- pipeline: {n_stages} stages; per-stage busy throughput in the tokens/s plot")
+with open(os.path.join(tmp, "stages"), "w") as fh:
+    fh.write(" ".join(str(i) for i in range(n_stages if n_stages > 1 else 0)))
+
+# export
+hf = os.path.join(run, "hf")
+out.append("## Hugging Face export\n")
+if os.path.isdir(hf):
+    files = sorted(os.listdir(hf))
+    size = sum(os.path.getsize(os.path.join(hf, x)) for x in files)
+    out.append(f"`{os.path.abspath(hf)}`: {', '.join(files)} ({size / 1e6:.1f} MB)\n")
+else:
+    out.append("Not exported: `llamapro export` is not available in this build (or the job has not reached it).\n")
+open(os.path.join(tmp, "report.md"), "w").write("\n".join(out))
+PY
+
+# 2. plots with gnuplot (pngcairo, or the libgd png terminal when cairo is missing)
+plots=""
+if command -v gnuplot >/dev/null; then
+  term="pngcairo size 900,500 font ',10'"
+  gnuplot -e "set terminal pngcairo" 2>/dev/null || term="png size 900,500"
+  names=$(cat "$TMP/names"); stages=$(cat "$TMP/stages")   # stages: only for pp > 1
+  {
+    echo "set terminal $term"
+    echo "set grid; set key top right; set xlabel 'step'"
+    echo "set output '$TMP/loss.png'"
+    echo "set title 'Loss over training steps (val: llamapro evaluations; train: each step)'"
+    echo "set ylabel 'loss (nats/token)'"
+    printf "plot "
+    sep=""
+    for n in $names; do printf "%s'%s' using 1:2 with linespoints lw 2 title 'val %s'" "$sep" "$TMP/eval-$n.dat" "$n"; sep=", "; done
+    printf "%s'%s' using 1:2 with lines lc rgb '#bbbbbb' title 'train (each step)'" "$sep" "$TMP/train.dat"
+    echo
+    echo "set output '$TMP/tokens_per_s.png'"
+    echo "set title 'Training throughput'"
+    echo "set ylabel 'tokens/s'; set yrange [0:*]"
+    printf "plot "
+    sep=""
+    printf "'%s' using 1:3 with lines lw 2 title 'tokens/s (whole step)'" "$TMP/train.dat"
+    for s in $stages; do printf ", '%s' using 1:2 with lines title 'stage %s, busy time only'" "$TMP/stage-$s.dat" "$s"; done
+    echo
+  } > "$TMP/plot.gp"
+  if [ -s "$TMP/train.dat" ] && gnuplot "$TMP/plot.gp" 2> "$TMP/gnuplot.err"; then
+    plots="loss.png tokens_per_s.png"
+  else
+    echo "report.sh: gnuplot failed, report without plots: $(head -3 "$TMP/gnuplot.err" 2>/dev/null)" >&2
+  fi
+else
+  echo "report.sh: gnuplot not found (apt-get install gnuplot-nox): report without plots" >&2
+fi
+{
+  cat "$TMP/report.md"
+  if [ -n "$plots" ]; then
+    printf '\n## Plots\n\n![loss over steps](loss.png)\n\n![tokens per second](tokens_per_s.png)\n'
+  fi
+} > "$TMP/report.md.full"
+for p in $plots; do mv "$TMP/$p" "$RUN/$p"; done
+mv "$TMP/report.md.full" "$RUN/report.md"

@@ -1,0 +1,128 @@
+# cluster.sh - sourced by the e2e tests: a fresh one-node Slurm cluster (slurm/local-cluster.sh) with
+# its state in the test's temp dir, stopped on exit whatever happens; a tiny base model and run
+# config for smoke-sized jobs; helpers to submit and wait.
+#   SRC (the repository), $T, fail, run        from tests/cli/lib.sh
+#   lp_cluster_start                           start it; SLURM_CONF exported
+#   lp_tiny_base FILE                          a 4-layer model with the embedded tokenizer
+#   lp_smoke_config FILE RUN_DIR [key=value...] a run config for a few-second training
+#   lp_submit ARGS...                          sbatch --parsable from the repository; prints the job id
+#   lp_wait JOB SECONDS [fast_requeue]         wait until the job has left the queue; prints its final state
+#   lp_job_field JOB FIELD                     a field of `scontrol show job`
+#   lp_has_ckpt                                true when `llamapro train` checkpoints on signals (exit 75)
+source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
+SRC=$LP_SOURCE_DIR
+export LP_SLURM_DIR=$T/slurm
+chmod 755 "$T"   # munged (user munge) keeps its socket in there
+# the jobs build llamapro through slurm/env.sh: point it at the tree ctest runs from (a no-op build)
+export LLAMAPRO_BUILD_DIR=${LLAMAPRO%/*}
+lp_e2e_cleanup() {
+  local rc=$?
+  if [ -f "$LP_SLURM_DIR/slurm.conf" ]; then
+    if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+      echo "--- slurmctld log (tail)" >&2; tail -15 "$LP_SLURM_DIR/log/slurmctld.log" >&2 || true
+      echo "--- slurmd log (tail)" >&2; tail -15 "$LP_SLURM_DIR/log/slurmd.log" >&2 || true
+    fi
+    bash "$SRC/slurm/local-cluster.sh" stop || echo "WARNING: local cluster did not stop cleanly" >&2
+  fi
+  rm -rf "$T"
+  exit "$rc"
+}
+trap lp_e2e_cleanup EXIT
+
+lp_cluster_start() {
+  # slurmd must start job steps as the submitting user: only root can run the local cluster
+  [ "$(id -u)" = 0 ] || { echo "SKIP: the local Slurm cluster needs root"; exit 77; }
+  bash "$SRC/slurm/local-cluster.sh" start || fail "local Slurm cluster did not start"
+  export SLURM_CONF=$LP_SLURM_DIR/slurm.conf
+}
+
+lp_tiny_base() {
+  cat > "$T/tiny.ini" <<'INI'
+[model]
+dim = 64
+hidden_dim = 128
+n_layers = 4
+n_heads = 4
+n_kv_heads = 2
+vocab_size = 4096
+max_seq_len = 64
+[run]
+seed = 1
+INI
+  run "$LLAMAPRO" init --config "$T/tiny.ini" --out "$1" --tokenizer "$SRC/inputs/tokenizer/tokenizer.model" 2>/dev/null
+}
+
+lp_smoke_config() {
+  local f=$1 dir=$2; shift 2
+  cat > "$f" <<INI
+; smoke size: a tiny model, 32-token sequences, a few steps
+[method]
+name = llama-pro
+[data]
+seq_len = 32
+[batch]
+micro_batch = 2
+microbatches = 1
+steps = 8
+[optim]
+lr = 1e-3
+warmup_steps = 1
+[run]
+dir = $dir
+eval_every = 4
+eval_tokens = 2000
+ckpt_every = 4
+keep_last = 2
+INI
+}
+
+lp_submit() {
+  (cd "$SRC" && sbatch --parsable "$@") || fail "sbatch $*"
+}
+
+lp_job_field() {
+  scontrol show job -o "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# Requeued jobs wait ~2 minutes (Slurm sets their begin time); with fast_requeue the test makes
+# them eligible after 3 s, as an operator could (scontrol update StartTime=...). Not at once: a
+# batch job restarted in the second of its requeue fails with "Job credential revoked".
+lp_wait() {
+  local job=$1 secs=$2 fast=${3:-} state="" i reason
+  for i in $(seq $(( secs * 2 ))); do
+    state=$(lp_job_field "$job" JobState)
+    case "$state" in
+      COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|PREEMPTED|BOOT_FAIL|DEADLINE) echo "$state"; return 0 ;;
+      PENDING)
+        reason=$(lp_job_field "$job" Reason)
+        if [ -n "$fast" ] && [ "$reason" = BeginTime ] &&
+           [ "$(date -d "$(lp_job_field "$job" EligibleTime)" +%s)" -gt $(( $(date +%s) + 5 )) ]; then
+          scontrol update JobId="$job" StartTime=now+3 || true
+        fi ;;
+      "") echo "GONE"; return 0 ;;
+    esac
+    sleep 0.5
+  done
+  reason=$(lp_job_field "$job" Reason)
+  scancel "$job" 2>/dev/null || true
+  fail "job $job still $state (reason $reason) after $secs s"
+}
+
+# Whether this build checkpoints (branch ckpt): a 2-step training with run.ckpt_every=1 must leave
+# run/ckpt/step-*.h5. Asked of the program itself, since --help texts mention exit 75 either way.
+lp_has_ckpt() {
+  local d=$T/ckpt-probe
+  [ -f "$d/ok" ] && return 0
+  [ -f "$d/no" ] && return 1
+  mkdir -p "$d"
+  [ -f "$T/base.h5" ] || lp_tiny_base "$T/base.h5"
+  gzip -dc "$SRC/inputs/corpora/brown.jsonl.gz" | head -20 > "$d/docs.jsonl" || true
+  lp_smoke_config "$d/run.ini" "$d/run"
+  if "$LLAMAPRO" prepare --quiet --tokenizer "$T/base.h5" --val-fraction 0.2 --out "$d/c.h5" "$d/docs.jsonl" &&
+     "$LLAMAPRO" train --config "$d/run.ini" model.path="$T/base.h5" method.name=pretrain data.train="$d/c.h5" \
+       data.val= batch.steps=2 optim.warmup_steps=0 run.eval_every=0 run.ckpt_every=1 >/dev/null 2>&1 &&
+     ls "$d"/run/ckpt/step-*.h5 >/dev/null 2>&1; then
+    touch "$d/ok"; return 0
+  fi
+  touch "$d/no"; return 1
+}
