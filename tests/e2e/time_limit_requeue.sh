@@ -60,6 +60,8 @@ def curve(p):
     d = {}
     for l in open(p):
         r = json.loads(l)
+        if "loss" not in r:   # memory and other report lines
+            continue
         d[(r.get("eval", "train"), r["step"])] = r["loss"]   # a resumed run repeats steps: last wins
     return d
 a, b = curve(sys.argv[1]), curve(sys.argv[2])
