@@ -19,8 +19,11 @@ mkdir -p "$T/shared"
 run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/shared/expanded.h5" --blocks 2 2>/dev/null
 run "$LLAMAPRO" prepare --quiet --tokenizer "$T/base.h5" --out "$T/shared/corpus-code.h5" "$SRC/inputs/corpora/python-stdlib.jsonl.gz"
 run "$LLAMAPRO" prepare --quiet --tokenizer "$T/base.h5" --out "$T/shared/corpus-general.h5" "$SRC/inputs/corpora/brown.jsonl.gz"
-# ~1 minute of training on one core; two jobs of one rank each run side by side on the two cores
-steps=${LP_TEST_REQUEUE_STEPS:-3000}
+# Training must outlast the time-limit signal by a wide margin: Slurm looks at time limits only
+# about every 30 s, so USR1 (due 10 s into the job) can arrive 40 s in. 12000 tiny steps take
+# ~75 s on an idle core (3000 took 19 s and finished first); two jobs of one rank each run side by
+# side on the two cores.
+steps=${LP_TEST_REQUEUE_STEPS:-12000}
 for r in ref int; do
   lp_smoke_config "$T/$r.ini" "$T/$r"
   mkdir -p "$T/$r"; cp "$T/shared"/*.h5 "$T/$r/"
