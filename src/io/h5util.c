@@ -165,12 +165,19 @@ static char *obj_name(hid_t loc, const char *name, char *buf, size_t n) {
 }
 
 /* Open dataset `name`, check rank and shape; user error otherwise. */
-static hid_t open_checked(hid_t loc, const char *name, int ndim, const hsize_t *dims, const char *file) {
-    char full[1200];
-    obj_name(loc, name, full, sizeof full);
+/* Open dataset `name` of a file the user gave; user error naming the dataset if it is missing or
+ * not a dataset. `full` receives its full path for later messages. */
+static hid_t open_dataset(hid_t loc, const char *name, const char *file, char *full, size_t n) {
+    obj_name(loc, name, full, n);
     if (!lp_h5_exists(loc, name)) lp_user_error("%s: dataset %s is missing", file, full);
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     if (d < 0) lp_user_error("%s: %s is not a dataset", file, full);
+    return d;
+}
+
+static hid_t open_checked(hid_t loc, const char *name, int ndim, const hsize_t *dims, const char *file) {
+    char full[1200];
+    hid_t d = open_dataset(loc, name, file, full, sizeof full);
     hid_t s = H5Dget_space(d);
     LP_CHECK_H5(s, "getting a dataset's shape");
     hsize_t got[8];
@@ -231,10 +238,7 @@ void lp_h5_read_f32(hid_t loc, const char *name, int ndim, const hsize_t *dims, 
 
 void *lp_h5_read_u8(hid_t loc, const char *name, size_t *n, const char *file) {
     char full[1200];
-    obj_name(loc, name, full, sizeof full);
-    if (!lp_h5_exists(loc, name)) lp_user_error("%s: dataset %s is missing", file, full);
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0) lp_user_error("%s: %s is not a dataset", file, full);
+    hid_t d = open_dataset(loc, name, file, full, sizeof full);
     hid_t s = H5Dget_space(d);
     LP_CHECK_H5(s, "getting a dataset's shape");
     hssize_t cnt = H5Sget_simple_extent_npoints(s);
