@@ -29,7 +29,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "llamapro/evaluate.h"
 #include "llamapro/forward.h"
 #include "llamapro/optim.h"
 #include "llamapro/partition.h"
