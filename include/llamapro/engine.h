@@ -48,7 +48,7 @@ void lp_apply_method(lp_model *m, const lp_run_config *rc, const char *source);
 
 /* Refuse settings that make the update undefined, with their valid range: lr >= 0, min_lr >= 0,
  * eps > 0, beta1 and beta2 in [0, 1), weight_decay >= 0, clip >= 0 (NaN is refused too). User
- * error naming `source` and the key. */
+ * error naming `source` and the key (lp_user_error_all: every rank of the world calls this). */
 void lp_train_validate(const lp_run_config *rc, const char *source);
 
 /* Set up everything above. whole == NULL: the model is rc->model_path, loaded by stage; else

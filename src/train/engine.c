@@ -9,17 +9,18 @@
 #include "llamapro/model_file.h"
 
 void lp_train_validate(const lp_run_config *rc, const char *source) {
+    /* every rank reads the same config, so every rank stops alike (lp_user_error_all) */
     /* written as !(inside) so that NaN, which compares false with everything, is refused too */
-    if (!(rc->lr >= 0 && isfinite(rc->lr))) lp_user_error("%s: [optim] lr must be a finite number >= 0 (got %g)", source, rc->lr);
+    if (!(rc->lr >= 0 && isfinite(rc->lr))) lp_user_error_all("%s: [optim] lr must be a finite number >= 0 (got %g)", source, rc->lr);
     if (!(rc->min_lr >= 0 && isfinite(rc->min_lr)))
-        lp_user_error("%s: [optim] min_lr must be a finite number >= 0 (got %g)", source, rc->min_lr);
-    if (!(rc->eps > 0 && isfinite(rc->eps))) lp_user_error("%s: [optim] eps must be > 0 (got %g)", source, rc->eps);
-    if (!(rc->beta1 >= 0 && rc->beta1 < 1)) lp_user_error("%s: [optim] beta1 must be in [0, 1) (got %g)", source, rc->beta1);
-    if (!(rc->beta2 >= 0 && rc->beta2 < 1)) lp_user_error("%s: [optim] beta2 must be in [0, 1) (got %g)", source, rc->beta2);
+        lp_user_error_all("%s: [optim] min_lr must be a finite number >= 0 (got %g)", source, rc->min_lr);
+    if (!(rc->eps > 0 && isfinite(rc->eps))) lp_user_error_all("%s: [optim] eps must be > 0 (got %g)", source, rc->eps);
+    if (!(rc->beta1 >= 0 && rc->beta1 < 1)) lp_user_error_all("%s: [optim] beta1 must be in [0, 1) (got %g)", source, rc->beta1);
+    if (!(rc->beta2 >= 0 && rc->beta2 < 1)) lp_user_error_all("%s: [optim] beta2 must be in [0, 1) (got %g)", source, rc->beta2);
     if (!(rc->weight_decay >= 0 && isfinite(rc->weight_decay)))
-        lp_user_error("%s: [optim] weight_decay must be a finite number >= 0 (got %g)", source, rc->weight_decay);
+        lp_user_error_all("%s: [optim] weight_decay must be a finite number >= 0 (got %g)", source, rc->weight_decay);
     if (!(rc->clip >= 0 && isfinite(rc->clip)))
-        lp_user_error("%s: [optim] clip must be a finite number >= 0 (0 = no clipping; got %g)", source, rc->clip);
+        lp_user_error_all("%s: [optim] clip must be a finite number >= 0 (0 = no clipping; got %g)", source, rc->clip);
 }
 
 /* The first held tensor (in table order over the whole world) with a NaN or Inf: exit 1 on every
@@ -56,7 +57,7 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
     else lp_model_load_range(&skel, rc->model_path, c->world, 0, 0, 0, 0);
     lp_apply_method(&skel, rc, source);
     if (e->T > skel.cfg.max_seq_len)
-        lp_user_error("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, e->T, skel.cfg.max_seq_len);
+        lp_user_error_all("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, e->T, skel.cfg.max_seq_len);
     lp_cost_rates rates = lp_cost_rates_flops(); /* one stage: nothing to balance */
     if (rc->pp > 1) lp_cost_calibrate(&rates, &skel.cfg, e->B, e->T, c->world);
     lp_partition_plan(&e->part, &skel, rc->pp, e->B, e->T, e->M, lp_schedule_parse(rc->pp_schedule), &rates, rc->partition,
@@ -108,7 +109,7 @@ double lp_engine_step(lp_engine *e, long step, double lr, double *grad_norm, dou
     LP_CHECK_MPI(MPI_Allreduce(&dt, seconds, 1, MPI_DOUBLE, MPI_MAX, e->c->world), "timing the step");
     if (e->pipe.status == LP_STEP_NONFINITE_GRAD)
         lp_user_error_all("step %ld: loss %g, gradient norm %g: training diverged (the input weights are finite); stopped "
-                          "before the update, nothing of this step was saved: lower [optim] lr (now %g) or set [optim] clip",
+                          "before the update, nothing of this step was saved: lower [optim] lr (now %g)",
                           step + 1, loss, *grad_norm, lr);
     if (e->pipe.status == LP_STEP_NONFINITE_WEIGHTS)
         lp_user_error_all("step %ld: the update made a weight non-finite (loss %g, gradient norm %g): training diverged; "
