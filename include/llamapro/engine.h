@@ -64,9 +64,9 @@ void lp_engine_free(lp_engine *e);
 double lp_engine_step(lp_engine *e, long step, double lr, double *grad_norm, double *seconds);
 
 /* Achieved FLOP/s of a step of `seconds` over the ceiling (0..1). When a step ran faster than the
- * ceiling, the probe ran under load: it is measured again (all ranks at once) and can only rise;
- * a step still above it is an internal error (the FLOP count or the probe is wrong), never
- * clamped. Collective (every rank passes the same seconds). */
+ * ceiling, the probe ran under load: it is measured again (all ranks at once, up to 3 times) and
+ * can only rise; a step still above it is an internal error (the FLOP count or the probe is
+ * wrong), never clamped. Collective (every rank passes the same seconds). */
 double lp_engine_mfu(lp_engine *e, double seconds);
 
 /* Measure the ceiling again on every rank at once and keep the best seen per shape (called at the
