@@ -107,8 +107,8 @@ int lp_cmd_bench(int argc, char **argv) {
     lp_flops f = lp_flops_microbatch(&e.m, e.B, e.T);
     double per_tok = e.step_flops / e.tokens_per_step;
     if (root) {
-        printf("bench: %d layers (%d trainable), dim %d, hidden %d, heads %d/%d, vocab %d\n", L, n_tr, k->dim,
-               k->hidden_dim, k->n_heads, k->n_kv_heads, k->vocab_size);
+        printf("bench: %s: %d layers (%d trainable, method %s), dim %d, hidden %d, heads %d/%d, vocab %d\n", config, L, n_tr,
+               rc.method, k->dim, k->hidden_dim, k->n_heads, k->n_kv_heads, k->vocab_size);
         printf("bench: %d ranks (pp %d x dp %d, %s) x %d threads; %d x %d sequences of %d tokens per replica; %ld tokens "
                "per step\n", c.size, e.ly.pp, e.ly.dp, rc.pp_schedule, c.threads, e.M, e.B, e.T, e.tokens_per_step);
         printf("bench: %s\n", lp_gemm_library());

@@ -7,7 +7,7 @@ source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 out=$(OMP_NUM_THREADS=1 "$LLAMAPRO" bench --config "$LP_SOURCE_DIR/inputs/configs/bench.ini" --expand 2 \
       --steps 1 --warmup 0 --json "$T/bench.json") || fail "bench failed: $out"
 echo "$out"
-echo "$out" | grep -q '10 layers (2 trainable)' || fail "expected 10 layers, 2 trainable"
+echo "$out" | grep -q '10 layers (2 trainable, method llama-pro)' || fail "expected 10 layers, 2 trainable"
 echo "$out" | grep -Eq 'tokens/s, [0-9.]+ GFLOP/s, MFU [0-9.]+% of [0-9.]+ GFLOP/s ceiling' || fail "no summary line"
 echo "$out" | grep -Eq 'per step .*forward [0-9.]+ s, input_grad [0-9.]+ s, weight_grad [0-9.]+ s, optimizer [0-9.]+ s, waiting' \
   || fail "no per-phase line"
@@ -46,7 +46,7 @@ tiny="model.dim=64 model.hidden_dim=128 model.n_layers=4 model.n_heads=4 model.n
 out=$("$MPIEXEC" -n 2 "$LLAMAPRO" bench --config "$LP_SOURCE_DIR/inputs/configs/bench.ini" $tiny --steps 2 \
       --json "$T/pp2.json" 2>&1) || fail "bench on 2 ranks failed: $out"
 echo "$out"
-echo "$out" | grep -q '4 layers (4 trainable)' || fail "expected 4 layers, all trainable"
+echo "$out" | grep -q '4 layers (4 trainable, method full)' || fail "expected 4 layers, all trainable"
 echo "$out" | grep -q '2 ranks (pp 2 x dp 1' || fail "expected 2 pipeline stages"
 echo "$out" | grep -q '^bench: stage 1:' || fail "no per-stage phase line"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pp"]==2 and 0<d["mfu"]<=1 and d["tokens_per_step"]==256' \
