@@ -18,8 +18,11 @@
  * Collective rules: lp_pipe_init, lp_pipe_step and lp_pipe_evaluate are collective over the
  * whole world (every stage of every replica, in the same order). Inside a step: point-to-point on
  * `pipe` (tags 2mb / 2mb+1 for activations / gradients), then MPI_Allreduce of trainable gradients
- * on `dp_comm`, of the loss on `dp_comm`, a broadcast of it from the last stage on `pipe`, and one
- * MPI_Allreduce of per-tensor squared norms and one MPI_Allgather of timings on `pipe`.
+ * on `dp_comm`, of the loss on `dp_comm`, a broadcast of it from the last stage on `pipe`, one
+ * MPI_Allreduce of per-tensor squared norms on `pipe`, after the update one MPI_Allreduce of a
+ * "some weight is not finite" flag on `pipe` and on `dp_comm` (skipped with the update when the
+ * loss or norm is not finite: every rank has the same loss and norm), and one MPI_Allgather of
+ * timings on `pipe`.
  */
 #ifndef LLAMAPRO_PIPELINE_H
 #define LLAMAPRO_PIPELINE_H
