@@ -20,7 +20,7 @@ lp_e2e_cleanup() {
   if [ -f "$LP_SLURM_DIR/slurm.conf" ]; then
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
       echo "--- slurmctld log (tail)" >&2; tail -15 "$LP_SLURM_DIR/log/slurmctld.log" >&2 || true
-      echo "--- slurmd log (tail)" >&2; tail -15 "$LP_SLURM_DIR"/log/slurmd*.log >&2 || true
+      echo "--- slurmd log (tail)" >&2; tail -n 15 "$LP_SLURM_DIR"/log/slurmd*.log >&2 || true
     fi
     bash "$SRC/slurm/local-cluster.sh" stop || echo "WARNING: local cluster did not stop cleanly" >&2
   fi
