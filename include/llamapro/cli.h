@@ -15,6 +15,8 @@ LP_COMMAND(generate);
 LP_COMMAND(export);
 LP_COMMAND(info);
 LP_COMMAND(bench);
+LP_COMMAND(bench_network); /* bench --network (src/cli/bench_network.c) */
+LP_COMMAND(plan);
 #undef LP_COMMAND
 
 /* Parse "a,b,c" integers into out (at most max); returns count or -1 on a malformed list. */
