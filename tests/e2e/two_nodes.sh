@@ -5,8 +5,8 @@
 #      per node (Open MPI's log lines carry both hostnames), rank-to-rank traffic between the nodes
 #      over TCP (Open MPI's transport selection, btl_base_verbose), and its losses, gradient norms and
 #      trained weights are BITWISE those of the same pp = 2 run on one node (mpirun, shared memory);
-#   2. a 2-node step with 2 ranks on node1 and 1 on node2 uses shared memory (vader) inside a node and
-#      TCP between nodes;
+#   2. bench --network with 2 ranks on node1 and 1 on node2 uses shared memory (vader) inside a node
+#      and TCP between nodes, and tells the two kinds of link apart;
 #   3. kill -9 of the training rank on node2 ends the job in seconds with node and rank named, and
 #      `scontrol requeue` of the failed job resumes from the last checkpoint and finishes every step;
 #   4. `local-cluster.sh stop` leaves no namespace, link, mount or process of the cluster behind.
@@ -73,15 +73,23 @@ print("losses bitwise equal on 1 and 2 nodes:", [r[2] for r in a if r[0] == "ste
 PY
 h5diff -q "$R/final.h5" "$T/one/final.h5" /weights /weights || fail "trained weights differ between 1 and 2 nodes"
 
-# 2. shared memory inside a node, TCP between nodes: 3 ranks, 2 on node1 (one core: -O)
-srun -N 2 -n 3 -O --distribution=block --mpi=pmix env OMPI_MCA_btl_base_verbose=100 "$LLAMAPRO" eval \
-  --model "$R/final.h5" --corpus "$R/corpus-code.h5:val" --max-tokens 2000 --seq-len 32 > "$T/eval3.txt" 2> "$T/eval3.log" ||
-  fail "3-rank step: $(tail -5 "$T/eval3.log")"
-grep -Eq '^\[node1:[0-9]+\] mca: bml: Using vader btl for send to .* on node node1' "$T/eval3.log" ||
-  fail "no shared memory (vader) inside node1: $(grep 'bml: Using' "$T/eval3.log")"
-grep -Eq '^\[node1:[0-9]+\] mca: bml: Using tcp btl for send to .* on node node2' "$T/eval3.log" ||
-  fail "no TCP from node1 to node2: $(grep 'bml: Using' "$T/eval3.log")"
-grep 'bml: Using' "$T/eval3.log" | sed 's/^/  /' | sort -u | head -6
+# 2. shared memory inside a node, TCP between nodes: bench --network on 3 ranks, 2 on node1 (one
+# core: -O); its link summary tells the pairs inside a node from those between nodes
+srun -N 2 -n 3 -O --distribution=block --mpi=pmix env OMPI_MCA_btl_base_verbose=100 "$LLAMAPRO" bench --network \
+  --max-bytes 65536 --reps 5 --json "$T/net.json" > "$T/net.txt" 2> "$T/net.log" || fail "bench --network on 3 ranks: $(tail -5 "$T/net.log")"
+grep -Eq '^\[node1:[0-9]+\] mca: bml: Using vader btl for send to .* on node node1' "$T/net.log" ||
+  fail "no shared memory (vader) inside node1: $(grep 'bml: Using' "$T/net.log")"
+grep -Eq '^\[node1:[0-9]+\] mca: bml: Using tcp btl for send to .* on node node2' "$T/net.log" ||
+  fail "no TCP from node1 to node2: $(grep 'bml: Using' "$T/net.log")"
+grep 'bml: Using' "$T/net.log" | sed 's/^/  /' | sort -u | head -6
+/usr/bin/python3 - "$T/net.json" <<'PY' || fail "bench --network across nodes: $(cat "$T/net.txt")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["hosts"] == ["node1", "node1", "node2"], j["hosts"]
+assert j["intra"]["pairs"] == 1 and j["inter"]["pairs"] == 2, (j["intra"], j["inter"])
+print("links: inside node1 %.1f us, node1-node2 %.1f us %.2f GB/s" % (j["intra"]["latency_s"] * 1e6,
+      j["inter"]["latency_s"] * 1e6, j["inter"]["bandwidth_Bps"] * 1e-9))
+PY
 
 # 3. kill the training step's rank on node2; requeue resumes
 if lp_has_ckpt; then
