@@ -22,7 +22,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llamapro plan --config RUN.ini [section.key=value ...] [--expand P] [--nodes LIST]\n"
-            "                     [--ranks-per-node R] [--threads N] [--gflops X] [--mem-bw-gbs X]\n"
+            "                     [--ranks-per-node R] [--threads N] [--gflops X | --rates LIST]\n"
+            "                     [--mem-bw-gbs X]\n"
             "                     [--node-mem-gb X] [--runtime-mb X] [--net FILE.json]\n"
             "                     [--latency-us X] [--bandwidth-gbs X] [--intra-latency-us X]\n"
             "                     [--intra-bandwidth-gbs X] [--pp LIST] [--micro-batch LIST]\n"
@@ -43,6 +44,9 @@ static void usage(FILE *f) {
             "                        machine's cores / R)\n"
             "  --gflops X            FLOP/s of one rank for all work, in GFLOP/s (default: measured on\n"
             "                        this machine with the training's own calibration, per kind of work)\n"
+            "  --rates F,I,W,HF,HI,HW  GFLOP/s of one rank per kind of work: a layer's forward, input\n"
+            "                        gradient, weight gradient; the head's forward, input, weight gradient\n"
+            "                        (as printed by a measured plan: one calibration for several plans)\n"
             "  --mem-bw-gbs X        memory bandwidth of one rank for the optimizer (default 10)\n"
             "  --node-mem-gb X       memory of a node (default: this machine's)\n"
             "  --runtime-mb X        resident memory of a rank besides model state and activations\n"
@@ -124,7 +128,7 @@ static void print_stages(const lp_plan_case *pc, double runtime) {
 
 int lp_cmd_plan(int argc, char **argv) {
     enum { O_EXPAND = 256, O_NODES, O_RPN, O_THREADS, O_GFLOPS, O_MEMBW, O_NODEMEM, O_RUNTIME, O_NET, O_LAT, O_BW, O_ILAT,
-           O_IBW, O_PP, O_MB, O_GB, O_WEAK, O_SCHED, O_TOP, O_DETAIL, O_JSON };
+           O_IBW, O_PP, O_MB, O_GB, O_WEAK, O_SCHED, O_TOP, O_DETAIL, O_JSON, O_RATES };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},          {"expand", required_argument, 0, O_EXPAND},
         {"nodes", required_argument, 0, O_NODES},       {"ranks-per-node", required_argument, 0, O_RPN},
@@ -137,13 +141,14 @@ int lp_cmd_plan(int argc, char **argv) {
         {"global-batch", required_argument, 0, O_GB},   {"weak", no_argument, 0, O_WEAK},
         {"schedules", required_argument, 0, O_SCHED},   {"top", required_argument, 0, O_TOP},
         {"detail", no_argument, 0, O_DETAIL},           {"json", required_argument, 0, O_JSON},
-        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
+        {"rates", required_argument, 0, O_RATES},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *config = NULL, *net_file = NULL, *json = NULL;
     int expand = 0, nodes[MAX_LIST] = {1}, n_nodes = 1, rpn = 1, threads = 0, pps[MAX_LIST], n_pp = 0, mbs[MAX_LIST],
         n_mb = 0, G = 0, weak = 0, scheds[2] = {LP_SCHED_1F1B, LP_SCHED_GPIPE}, n_sched = 2, top = 5, detail = 0, o;
     double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = 34e6;
     lp_net net = {.inter = {20e-6, 1e9}, .intra = {1e-6, 5e9}};
-    double lat = 0, bw = 0, ilat = 0, ibw = 0;
+    double lat = 0, bw = 0, ilat = 0, ibw = 0, rates[6] = {0};
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
         case 'c': config = optarg; break;
@@ -177,6 +182,14 @@ int lp_cmd_plan(int argc, char **argv) {
         case O_TOP: top = (int)parse_pos("--top", optarg); break;
         case O_DETAIL: detail = 1; break;
         case O_JSON: json = optarg; break;
+        case O_RATES: {
+            char buf[256], *save = NULL, *e;
+            int k = 0;
+            snprintf(buf, sizeof buf, "%s", optarg);
+            for (e = strtok_r(buf, ",", &save); e && k < 6; e = strtok_r(NULL, ",", &save)) rates[k++] = parse_pos("--rates", e) * 1e9;
+            if (k != 6 || e) lp_user_error("--rates: expected 6 comma-separated GFLOP/s (forward, input gradient, weight gradient, head forward, head input gradient, head weight gradient), got '%s'", optarg);
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: lp_user_error("plan: unknown option (see llamapro plan --help)");
         }
@@ -200,6 +213,8 @@ int lp_cmd_plan(int argc, char **argv) {
     lp_node node = {.ranks_per_node = rpn, .mem_bytes = node_mem, .mem_bw_Bps = mem_bw, .runtime_bytes = runtime};
     if (gflops) {
         node.rates = (lp_cost_rates){gflops, gflops, gflops, gflops, gflops, gflops};
+    } else if (rates[0]) {
+        node.rates = (lp_cost_rates){rates[0], rates[1], rates[2], rates[3], rates[4], rates[5]};
     } else {
         /* the training's own calibration (partition.h), on one microbatch, with a rank's threads */
         double lin = 2.0 * mbs[0] * T * (double)lp_layer_numel(c);
@@ -225,11 +240,11 @@ int lp_cmd_plan(int argc, char **argv) {
         printf("plan: %d layers (%zu trainable parameters of %zu), dim %d, hidden %d, heads %d/%d, vocab %d; seq_len %d\n",
                c->n_layers, lp_model_numel(&m, 1), lp_model_numel(&m, 0), c->dim, c->hidden_dim, c->n_heads, c->n_kv_heads,
                c->vocab_size, T);
-        printf("plan: node: %d rank(s), %.1f GB; per rank %s GFLOP/s layer fwd %.1f, in-grad %.1f, w-grad %.1f, head %.1f/%.1f/%.1f"
+        printf("plan: node: %d rank(s), %.1f GB; per rank %s GFLOP/s layer fwd %.3f, in-grad %.3f, w-grad %.3f, head %.3f/%.3f/%.3f"
                "%s; memory bandwidth %.1f GB/s; runtime %.1f MB\n",
-               rpn, node_mem * 1e-9, gflops ? "given" : "measured", node.rates.fwd * 1e-9, node.rates.bin * 1e-9,
+               rpn, node_mem * 1e-9, gflops || rates[0] ? "given" : "measured", node.rates.fwd * 1e-9, node.rates.bin * 1e-9,
                node.rates.bwt * 1e-9, node.rates.head_fwd * 1e-9, node.rates.head_bin * 1e-9, node.rates.head_bwt * 1e-9,
-               gflops ? "" : (threads == 1 ? " (1 thread)" : " (threads as asked)"), mem_bw * 1e-9, runtime * 1e-6);
+               gflops || rates[0] ? "" : (threads == 1 ? " (1 thread)" : " (threads as asked)"), mem_bw * 1e-9, runtime * 1e-6);
         printf("plan: network%s: between nodes %.2f us, %.3f GB/s; inside a node %.2f us, %.3f GB/s\n",
                net_file ? " (measured)" : "", net.inter.latency_s * 1e6, net.inter.bandwidth_Bps * 1e-9,
                net.intra.latency_s * 1e6, net.intra.bandwidth_Bps * 1e-9);
