@@ -97,7 +97,8 @@ static int summarise(const pair_times *p, int np, int same, int ns, const size_t
         bw[k] = 0;
         for (int j = 0; j < ns; j++) {
             if (sizes[j] < 65536 && j < ns - 1) continue;
-            double dt = p[i].t[j] - p[i].t[0], b = sizes[j] / (dt > 1e-12 ? dt : 1e-12);
+            /* latency larger than the transfer (ranks sharing a core): no latency to take off */
+            double dt = p[i].t[j] - p[i].t[0], b = sizes[j] / (dt > 0.1 * p[i].t[j] ? dt : p[i].t[j]);
             if (b > bw[k]) bw[k] = b;
         }
         k++;

@@ -43,7 +43,8 @@ static void usage(FILE *f) {
             "  --threads N           OpenMP threads per rank for the measured rates (default: this\n"
             "                        machine's cores / R)\n"
             "  --gflops X            FLOP/s of one rank for all work, in GFLOP/s (default: measured on\n"
-            "                        this machine with the training's own calibration, per kind of work)\n"
+            "                        this machine with the training's own calibration, per kind of work;\n"
+            "                        under srun/mpirun on every rank at once, as loaded as in training)\n"
             "  --rates F,I,W,HF,HI,HW  GFLOP/s of one rank per kind of work: a layer's forward, input\n"
             "                        gradient, weight gradient; the head's forward, input, weight gradient\n"
             "                        (as printed by a measured plan: one calibration for several plans)\n"
@@ -216,7 +217,9 @@ int lp_cmd_plan(int argc, char **argv) {
     } else if (rates[0]) {
         node.rates = (lp_cost_rates){rates[0], rates[1], rates[2], rates[3], rates[4], rates[5]};
     } else {
-        /* the training's own calibration (partition.h), on one microbatch, with a rank's threads */
+        /* the training's own calibration (partition.h), on one microbatch, with a rank's threads;
+         * started on the ranks of an allocation (srun llamapro plan), every rank measures while the
+         * others do, as loaded as in training, and the rates are their mean */
         double lin = 2.0 * mbs[0] * T * (double)lp_layer_numel(c);
         if (lin > 2e11)
             lp_user_error("plan: measuring the rates of this model (%.0f GFLOP per layer and microbatch) would take minutes; "
@@ -224,7 +227,7 @@ int lp_cmd_plan(int argc, char **argv) {
         int cores = omp_get_num_procs();
         int nt = threads ? threads : (cores / rpn > 0 ? cores / rpn : 1), saved = omp_get_max_threads();
         omp_set_num_threads(nt);
-        lp_cost_calibrate(&node.rates, c, mbs[0], T, MPI_COMM_SELF);
+        lp_cost_calibrate(&node.rates, c, mbs[0], T, MPI_COMM_WORLD);
         omp_set_num_threads(saved);
         threads = nt;
     }
