@@ -18,6 +18,12 @@
 #include "llamapro/train_run.h"
 
 #define MAX_LIST 64
+#define LP_PLAN_CALIBRATIONS 3
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -227,7 +233,21 @@ int lp_cmd_plan(int argc, char **argv) {
         int cores = omp_get_num_procs();
         int nt = threads ? threads : (cores / rpn > 0 ? cores / rpn : 1), saved = omp_get_max_threads();
         omp_set_num_threads(nt);
-        lp_cost_calibrate(&node.rates, c, mbs[0], T, MPI_COMM_WORLD);
+        /* the median of a few calibrations per kind of work: one can fall on a moment when the
+         * machine is busy with something else */
+        double v[6][LP_PLAN_CALIBRATIONS];
+        for (int k = 0; k < LP_PLAN_CALIBRATIONS; k++) {
+            lp_cost_rates r;
+            lp_cost_calibrate(&r, c, mbs[0], T, MPI_COMM_WORLD);
+            double x[6] = {r.fwd, r.bin, r.bwt, r.head_fwd, r.head_bin, r.head_bwt};
+            for (int j = 0; j < 6; j++) v[j][k] = x[j];
+        }
+        double med[6];
+        for (int j = 0; j < 6; j++) {
+            qsort(v[j], LP_PLAN_CALIBRATIONS, sizeof(double), cmp_double);
+            med[j] = v[j][LP_PLAN_CALIBRATIONS / 2];
+        }
+        node.rates = (lp_cost_rates){med[0], med[1], med[2], med[3], med[4], med[5]};
         omp_set_num_threads(saved);
         threads = nt;
     }
