@@ -134,9 +134,9 @@ net = {}
 for f in glob.glob(f"{D}/net-n*.json"):
     net[os.path.basename(f)] = json.load(open(f))
 rates = {}
-for f in sorted(glob.glob(f"{D}/rates-*.txt")):
-    line = [l for l in open(f) if "GFLOP/s" in l][0]
-    rates[os.path.basename(f)[6:-4]] = line.split("GFLOP/s ", 1)[1].split(";")[0]
+for r in runs:
+    line = [l for l in open(f"{D}/runs/{r['name']}/rates.txt") if "GFLOP/s" in l][0]
+    rates[r["name"]] = line.split("GFLOP/s ", 1)[1].split(";")[0]
 L = []
 w = L.append
 w("# Scaling study\n")
@@ -145,7 +145,7 @@ w(f"Nodes seen: {', '.join(hosts)}. Workload: a random model of the study config
   f"blocks train), {runs[0]['B']} sequences per microbatch of {json.load(open(glob.glob(D + '/runs/*/layout.json')[0]))['seq_len']} "
   f"tokens, one thread per rank, {runs[0]['n_steps']} steps per run; times are medians of the steps after 2 warm-up steps.\n")
 w("Predictions: `llamapro plan` for each run's layout and partition, with the cost model's rates calibrated on the "
-  "run's kind of allocation (every rank measuring at once, as in training; GFLOP/s per rank):\n")
+  "run's allocation just before it (every rank measuring at once, as in training; GFLOP/s per rank):\n")
 for k, v in rates.items():
     w(f"- {k}: {v}")
 w("\nand the network measured by `llamapro bench --network` in each allocation:\n")
