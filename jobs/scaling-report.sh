@@ -218,6 +218,7 @@ plot x with lines lw 2 lc rgb "gray" title "ideal", \
   "$D/speedup.dat" index 1 using 1:4 with lines dt 2 lc 2 notitle
 set output "$D/efficiency.png"
 set title "Parallel efficiency (speedup / nodes)"
+set key bottom left
 set ylabel "efficiency"
 set yrange [0:1.2]
 plot 1 with lines lw 2 lc rgb "gray" title "ideal", \
