@@ -178,25 +178,27 @@ start() {
   [ -r /etc/munge/munge.key ] || die "/etc/munge/munge.key is missing (Debian's munge package creates it)"
   write_conf "$n"
   export SLURM_CONF=$D/slurm.conf
+  # from here on a failed start undoes what it made (die exits from inside functions too)
+  trap 'rc=$?; [ "$rc" = 0 ] || { say "start failed: removing what it made"; stop >/dev/null || true; }' EXIT
   runuser -u munge -- munged --socket="$D/munge/munge.sock" --pid-file="$D/munge/munged.pid" \
     --log-file="$D/munge/munged.log" --seed-file="$D/munge/munged.seed" \
     || die "munged failed to start (log: $D/munge/munged.log)"
   cp "$D/munge/munged.pid" "$D/munged.pid"
   local k names
   if [ "$n" = 1 ]; then
-    slurmctld || { stop; die "slurmctld failed to start (log: $D/log/slurmctld.log)"; }
-    slurmd || { stop; die "slurmd failed to start (log: $D/log/slurmd.log)"; }
+    slurmctld || die "slurmctld failed to start (log: $D/log/slurmctld.log)"
+    slurmd || die "slurmd failed to start (log: $D/log/slurmd.log)"
     names=$HOST
   else
-    net_up "$n" || { stop; die "network setup failed"; }
-    slurmctld || { stop; die "slurmctld failed to start (log: $D/log/slurmctld.log)"; }
+    net_up "$n" || die "network setup failed"
+    slurmctld || die "slurmctld failed to start (log: $D/log/slurmctld.log)"
     for k in $(seq "$n"); do
       mkdir -p "$D/spool/node$k" "$D/tmp-node$k"
       # nsenter, not `ip netns exec` (which remounts /sys: slurmd then finds no cgroup file system);
       # a new UTS namespace for the hostname, from which slurmd takes its node name
       nsenter --net="/run/netns/lp${PORT}n$k" unshare --uts \
         sh -c "hostname node$k && exec taskset -c $(cat "$D/cores.node$k") slurmd" ||
-        { stop; die "slurmd of node$k failed to start (log: $D/log/slurmd.node$k.log)"; }
+        die "slurmd of node$k failed to start (log: $D/log/slurmd.node$k.log)"
     done
     names=node[1-$n]
   fi
@@ -204,13 +206,14 @@ start() {
   for i in $(seq 60); do
     idle=$(sinfo -h -t idle -o %D 2>/dev/null | awk '{s += $1} END {print s + 0}')
     if [ "$idle" = "$n" ]; then
+      trap - EXIT
       say "up: $n node(s) $names idle, $(sinfo -h -o %c | head -1) CPUs each (state $D)"; return 0
     fi
     sleep 0.5
   done
   say "only ${idle:-0} of $n node(s) idle after 30 s; last slurmctld log lines:"
   tail -5 "$D/log/slurmctld.log" >&2 || true
-  stop; exit 1
+  exit 1
 }
 
 stop_pid() {   # name, seconds to wait before SIGKILL
