@@ -2,15 +2,9 @@
 # time_limit_requeue.sh - a job whose time limit ends mid-training gets USR1 (--signal=B:USR1@50 with
 # --time=1), the training program checkpoints and exits 75, the job script requeues itself, the
 # next attempt resumes, and the run ends with the loss curve and final model of an uninterrupted
-# job, bit for bit. Needs llamapro train to checkpoint on signals (branch ckpt); skipped (77)
-# before that.
+# job, bit for bit.
 set -euo pipefail
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
-if ! lp_has_ckpt; then
-  echo "SKIP: this llamapro build does not checkpoint on signals (llamapro train --help names no" \
-       "checkpoint or exit 75); the time-limit requeue is tested once branch ckpt is merged"
-  exit 77
-fi
 lp_cluster_start
 lp_tiny_base "$T/base.h5"
 # the inputs are made up front, so that the job starts training at once and the signal (sent at
