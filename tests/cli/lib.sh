@@ -1,10 +1,16 @@
 # lib.sh - shared by the script tests (sourced). Gives: $LLAMAPRO, $T (fresh temp dir), and
 #   expect_fail CODE PATTERN CMD... : CMD must exit CODE with one stderr line matching PATTERN.
 #   run CMD...                      : CMD must succeed.
+#   lp_tiny_model [PATH [MAX_SEQ]]  : prints the [model] section of the tiny test model (64 wide, 4
+#                                     layers, GQA 4/2, the embedded 4096-token tokenizer's vocabulary)
+#   lp_tiny_setup INI DOCS VAL      : $T/corpus.h5 from the first DOCS Brown documents (VAL held out),
+#                                     $T/base.h5 from INI's [model], $T/exp.h5 = base + 2 new blocks
+#   $TOK                            : the embedded tokenizer (inputs/tokenizer/tokenizer.model)
 set -u
 : "${LLAMAPRO:?run through ctest}"
 T=$(mktemp -d /tmp/lpcli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+TOK="${LP_SOURCE_DIR:?run through ctest}/inputs/tokenizer/tokenizer.model"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 run() { "$@" || fail "command failed ($?): $*"; }
 expect_fail() {
@@ -14,4 +20,17 @@ expect_fail() {
   [ "$rc" = "$code" ] || fail "expected exit $code, got $rc: $* ; stderr: $err"
   [ "$(printf '%s\n' "$err" | grep -c .)" -le 1 ] || fail "expected one line on stderr, got: $err"
   printf '%s' "$err" | grep -q -E -- "$pat" || fail "stderr '$err' does not match '$pat'"
+}
+lp_tiny_model() {
+  echo "[model]"
+  [ -n "${1:-}" ] && echo "path = $1"
+  printf '%s\n' "dim = 64" "hidden_dim = 128" "n_layers = 4" "n_heads = 4" "n_kv_heads = 2" \
+    "vocab_size = 4096" "max_seq_len = ${2:-64}"
+}
+lp_tiny_setup() {
+  local ini=$1 docs=$2 val=$3
+  gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -"$docs" > "$T/docs.jsonl"
+  run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction "$val" --out "$T/corpus.h5" "$T/docs.jsonl"
+  run "$LLAMAPRO" init --config "$ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
+  run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
 }

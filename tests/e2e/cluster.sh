@@ -41,18 +41,7 @@ lp_cluster_start() {
 }
 
 lp_tiny_base() {
-  cat > "$T/tiny.ini" <<'INI'
-[model]
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
-[run]
-seed = 1
-INI
+  { lp_tiny_model; printf '[run]\nseed = 1\n'; } > "$T/tiny.ini"
   run "$LLAMAPRO" init --config "$T/tiny.ini" --out "$1" --tokenizer "$SRC/inputs/tokenizer/tokenizer.model" 2>/dev/null
 }
 

@@ -51,7 +51,7 @@ grep -q 'got SIGUSR1: forwarding it to the training program' "$out" ||
 grep -q "requeueing job $int (restart 1)" "$out" || fail "job $int did not requeue itself"
 grep -q 'SLURM_RESTART_COUNT=1' "$out" || fail "no second attempt in $out"
 grep -Eq '^train	75	' "$T/int/steps.tsv" || fail "training did not exit 75: $(cat "$T/int/steps.tsv")"
-python3 - "$T/ref/metrics.jsonl" "$T/int/metrics.jsonl" <<'PY' || fail "loss curves differ"
+python3 - "$T/ref/metrics.jsonl" "$T/int/metrics.jsonl" "$steps" <<'PY' || fail "loss curves differ"
 import json, sys
 def curve(p):
     d = {}
@@ -63,6 +63,8 @@ def curve(p):
     return d
 a, b = curve(sys.argv[1]), curve(sys.argv[2])
 assert a.keys() == b.keys(), (len(a), len(b), sorted(set(a) ^ set(b))[:5])
+n_train = sum(k[0] == "train" for k in a)
+assert n_train == int(sys.argv[3]) and len(a) > n_train, (n_train, len(a))  # every step, and evaluations
 diff = [(k, a[k], b[k]) for k in sorted(a, key=lambda k: (k[1], k[0])) if a[k] != b[k]]
 assert not diff, f"{len(diff)} differences, first {diff[:3]}"
 print(f"loss curves identical: {len(a)} points")

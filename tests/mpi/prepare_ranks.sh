@@ -2,7 +2,6 @@
 # sentencepiece library's own (spm_encode); gzip input equals plain input; the split of a
 # document does not depend on file order; a model file's embedded tokenizer works like the file.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 MPI="$MPIEXEC --oversubscribe -n"
 # A subset of Brown keeps this fast: 60 documents, ~700 KB of text.
 gzip -dc "$LP_FIXTURES/brown-60.jsonl.gz" > "$T/brown60.jsonl"

@@ -2,7 +2,6 @@
 # and (1,2) fetch the same sequences for each (step, position), whatever the microbatch size;
 # and each sequence is the corpus tokens of a window [w*T, w*T+T], checked against h5dump.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 gzip -dc "$LP_FIXTURES/brown-60.jsonl.gz" | head -n 20 > "$T/b20.jsonl"
 run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --out "$T/c.h5" "$T/b20.jsonl"
 layout() { # NAME PP DP MICRO

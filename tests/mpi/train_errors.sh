@@ -1,7 +1,6 @@
 # train_errors.sh - LLaMA Pro bad input exits 1 before any compute, with one line naming the
 # config field, flag or file and what was expected (issue: LLaMA Pro training).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 cat > "$T/run.ini" <<INI
 [model]
 path = $T/exp.h5
