@@ -3,6 +3,7 @@
 # the fixtures and the targets: the 16 positions of each sequence of tiny-gqa.reference.h5, and the
 # 31 positions of tiny-gqa.decode-reference.h5 (past position 15). On 1 and 2 ranks (the second
 # rank has no window). The corpora are written here with h5py, token ids taken from the fixtures.
+# And a model expanded with `expand --position interleave|top|bottom` evaluates as its base.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 PY=/usr/bin/python3   # Debian's, with python3-numpy and python3-h5py (LP_DEBS)
 run "$LLAMAPRO" import --from llama2c "$LP_FIXTURES/tiny-gqa.llama2c.bin" --out "$T/m.h5" > /dev/null 2>&1
@@ -51,4 +52,14 @@ assert abs(loss - wl) <= 2e-5, ("loss", loss, wl)
 assert abs(ppl - wp) <= 2e-5 * wp + 1e-4, ("ppl", ppl, wp)' "$out" "$loss" "$ppl" "$n" || fail "$name on $np ranks: '$out' vs loss $loss ppl $ppl"
   done
 done
+# `expand --position interleave|top|bottom`: the new blocks are identities, so the expanded model
+# evaluates to the base's loss to the last printed digit, on the reference corpus past position 15
+base=$("$LLAMAPRO" eval --model "$T/m.h5" --corpus "$T/dec.h5:val" --seq-len 31) || fail "eval base"
+for pos in interleave top bottom; do
+  run "$LLAMAPRO" expand --in "$T/m.h5" --out "$T/x-$pos.h5" --blocks 2 --position $pos > /dev/null 2>&1
+  out=$("$LLAMAPRO" eval --model "$T/x-$pos.h5" --corpus "$T/dec.h5:val" --seq-len 31) || fail "eval $pos"
+  [ "$out" = "$base" ] || fail "expand --position $pos: '$out', base '$base'"
+  "$LLAMAPRO" info "$T/x-$pos.h5" | grep -q "n_layers 6" || fail "expand --position $pos: not 6 layers"
+done
+echo "expand --position interleave/top/bottom: '$base' as the base"
 echo "eval_reference: passed"
