@@ -3,6 +3,10 @@
 #   run CMD...                      : CMD must succeed.
 #   lp_tiny_model [PATH [MAX_SEQ]]  : prints the [model] section of the tiny test model (64 wide, 4
 #                                     layers, GQA 4/2, the embedded 4096-token tokenizer's vocabulary)
+#   lp_tiny_ini FILE MAX_SEQ [LINE...]: a run config for it: model $T/exp.h5, corpus $T/corpus.h5 (val
+#                                     split as `general`), 32-token sequences, 2 x 2 sequences a step,
+#                                     4 steps, lr 1e-3, run dir $T/run1, evaluations every 2 steps;
+#                                     LINEs are appended (a later key wins: "[batch]" "steps = 12")
 #   lp_tiny_setup INI DOCS VAL      : $T/corpus.h5 from the first DOCS Brown documents (VAL held out),
 #                                     $T/base.h5 from INI's [model], $T/exp.h5 = base + 2 new blocks
 #   $TOK                            : the embedded tokenizer (inputs/tokenizer/tokenizer.model)
@@ -26,6 +30,27 @@ lp_tiny_model() {
   [ -n "${1:-}" ] && echo "path = $1"
   printf '%s\n' "dim = 64" "hidden_dim = 128" "n_layers = 4" "n_heads = 4" "n_kv_heads = 2" \
     "vocab_size = 4096" "max_seq_len = ${2:-64}"
+}
+lp_tiny_ini() {
+  local f=$1 seq=$2; shift 2
+  { lp_tiny_model "$T/exp.h5" "$seq"; cat <<INI
+[data]
+train = $T/corpus.h5
+val = general:$T/corpus.h5:val
+seq_len = 32
+[batch]
+micro_batch = 2
+microbatches = 2
+steps = 4
+[optim]
+lr = 1e-3
+warmup_steps = 1
+[run]
+dir = $T/run1
+eval_every = 2
+eval_tokens = 2000
+INI
+    printf '%s\n' "$@"; } > "$f"
 }
 lp_tiny_setup() {
   local ini=$1 docs=$2 val=$3

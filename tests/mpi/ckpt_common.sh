@@ -1,23 +1,8 @@
 # ckpt_common.sh - sourced by the checkpoint tests: a tiny init -> expand setup ($T/run.ini,
 # $T/exp.h5, $T/corpus.h5) and same_losses A B [TOL]: step losses of two metrics.jsonl agree
 # (bitwise when TOL is 0) and there are 12 of them.
-{ lp_tiny_model "$T/exp.h5"; cat <<INI
-[data]
-train = $T/corpus.h5
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 2
-steps = 12
-[optim]
-lr = 1e-3
-warmup_steps = 2
-[run]
-dir = $T/straight
-ckpt_every = 3
-keep_last = 2
-INI
-} > "$T/run.ini"
+lp_tiny_ini "$T/run.ini" 64 "[data]" "val =" "[batch]" "steps = 12" "[optim]" "warmup_steps = 2" \
+  "[run]" "dir = $T/straight" "eval_every = 0" "ckpt_every = 3" "keep_last = 2"
 lp_tiny_setup "$T/run.ini" 40 0.2
 same_losses() {
   python3 - "$1" "$2" "${3:-0}" <<'PY'

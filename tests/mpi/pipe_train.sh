@@ -6,24 +6,7 @@
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 export OMP_NUM_THREADS=1
 mpi() { "$MPIEXEC" -q --oversubscribe --bind-to none "$@"; }
-{ lp_tiny_model "$T/exp.h5" 128; cat <<INI
-[data]
-train = $T/corpus.h5
-val = general:$T/corpus.h5:val
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 4
-steps = 3
-[optim]
-lr = 1e-3
-warmup_steps = 1
-[run]
-dir = $T/run1
-eval_every = 2
-eval_tokens = 2000
-INI
-} > "$T/run.ini"
+lp_tiny_ini "$T/run.ini" 128 "[batch]" "microbatches = 4" "steps = 3"
 lp_tiny_setup "$T/run.ini" 200 0.1
 
 # 1. pp = 2 (both schedules) = pp = 1, bitwise: step and eval losses, grad norms, final weights

@@ -3,24 +3,7 @@
 # frozen tensors of final.h5 are bitwise those of the expanded model), and 2 data-parallel ranks
 # give the loss of 1 rank over the same global batch.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-{ lp_tiny_model "$T/exp.h5"; cat <<INI
-[data]
-train = $T/corpus.h5
-val = general:$T/corpus.h5:val
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 2
-steps = 4
-[optim]
-lr = 1e-3
-warmup_steps = 1
-[run]
-dir = $T/run1
-eval_every = 2
-eval_tokens = 2000
-INI
-} > "$T/run.ini"
+lp_tiny_ini "$T/run.ini" 64
 lp_tiny_setup "$T/run.ini" 40 0.2
 run "$LLAMAPRO" train --config "$T/run.ini" 2> "$T/train1.log"
 grep -q 'step 4/4 | loss' "$T/train1.log" || fail "no progress line: $(cat "$T/train1.log")"
