@@ -1,7 +1,9 @@
 # lib.sh - shared by the script tests (sourced). Gives: $LLAMAPRO, $T (fresh temp dir), and
 #   expect_fail CODE PATTERN CMD... : CMD must exit CODE with one stderr line matching PATTERN.
 #   run CMD...                      : CMD must succeed.
-#   lp_tiny_model [PATH [MAX_SEQ]]  : prints the [model] section of the tiny test model (64 wide, 4
+#   lp_model_ini PATH DIM HIDDEN LAYERS HEADS KV_HEADS VOCAB MAX_SEQ : prints a [model] section
+#                                     (no path line when PATH is empty)
+#   lp_tiny_model [PATH [MAX_SEQ]]  : the [model] section of the tiny test model (64 wide, 4
 #                                     layers, GQA 4/2, the embedded 4096-token tokenizer's vocabulary)
 #   lp_tiny_ini FILE MAX_SEQ [LINE...]: a run config for it: model $T/exp.h5, corpus $T/corpus.h5 (val
 #                                     split as `general`), 32-token sequences, 2 x 2 sequences a step,
@@ -25,12 +27,13 @@ expect_fail() {
   [ "$(printf '%s\n' "$err" | grep -c .)" -le 1 ] || fail "expected one line on stderr, got: $err"
   printf '%s' "$err" | grep -q -E -- "$pat" || fail "stderr '$err' does not match '$pat'"
 }
-lp_tiny_model() {
+lp_model_ini() {
   echo "[model]"
-  [ -n "${1:-}" ] && echo "path = $1"
-  printf '%s\n' "dim = 64" "hidden_dim = 128" "n_layers = 4" "n_heads = 4" "n_kv_heads = 2" \
-    "vocab_size = 4096" "max_seq_len = ${2:-64}"
+  [ -z "$1" ] || echo "path = $1"
+  printf '%s\n' "dim = $2" "hidden_dim = $3" "n_layers = $4" "n_heads = $5" "n_kv_heads = $6" \
+    "vocab_size = $7" "max_seq_len = $8"
 }
+lp_tiny_model() { lp_model_ini "${1:-}" 64 128 4 4 2 4096 "${2:-64}"; }
 lp_tiny_ini() {
   local f=$1 seq=$2; shift 2
   { lp_tiny_model "$T/exp.h5" "$seq"; cat <<INI

@@ -3,16 +3,7 @@
 # answers (scored here in python, independently of llamapro's scorer) on a model trained to
 # memorise a few problems.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-cat > "$T/ar.ini" <<INI
-[model]
-path = $T/init.h5
-dim = 64
-hidden_dim = 192
-n_layers = 2
-n_heads = 4
-n_kv_heads = 4
-vocab_size = 4096
-max_seq_len = 64
+{ lp_model_ini "$T/init.h5" 64 192 2 4 4 4096 64; cat <<INI
 [method]
 name = pretrain
 [data]
@@ -31,6 +22,7 @@ weight_decay = 0
 dir = $T/run
 eval_every = 0
 INI
+} > "$T/ar.ini"
 run "$LLAMAPRO" prepare --quiet --synthetic arithmetic --docs 48 --seed 5 --val-fraction 0.1 --tokenizer "$TOK" --out "$T/ar.h5"
 run "$LLAMAPRO" init --config "$T/ar.ini" --out "$T/init.h5" --tokenizer "$TOK" 2>/dev/null
 OMP_NUM_THREADS=1 run "$LLAMAPRO" train --config "$T/ar.ini" 2>/dev/null

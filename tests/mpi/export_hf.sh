@@ -85,8 +85,7 @@ for l in sys.stdin:
 ids=$(echo hello | spm_encode --model="$T/odd.model" --output_format=id --extra_options=bos:eos)
 bos=${ids%% *}; eos=${ids##* }
 [ "$bos" = 7 ] && [ "$eos" = 4 ] || fail "spm_encode gives bos/eos '$bos'/'$eos' for the trained tokenizer"
-printf '%s\n' "[model]" "dim = 32" "hidden_dim = 64" "n_layers = 2" "n_heads = 2" "n_kv_heads = 2" \
-  "vocab_size = 300" "max_seq_len = 16" > "$T/odd.ini"
+lp_model_ini "" 32 64 2 2 2 300 16 > "$T/odd.ini"
 run "$LLAMAPRO" init --config "$T/odd.ini" --out "$T/odd.h5" --tokenizer "$T/odd.model" 2>/dev/null
 run "$LLAMAPRO" export --in "$T/odd.h5" --to hf "$T/hfodd" > /dev/null
 run "$LLAMAPRO" import --from llama2c "$LP_FIXTURES/tiny-gqa.llama2c.bin" --out "$T/notok.h5" > /dev/null
