@@ -33,7 +33,8 @@ lp_install_debs() {
   fi
   echo "llamapro: installing Debian packages:$missing" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null || {
+  apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/dev/null || {
     echo "llamapro: apt-get install$missing failed" >&2; return 1; }
 }
 
