@@ -8,8 +8,8 @@
 set -euo pipefail
 export LP_SLURM_PORT=${LP_SLURM_PORT:-6957}
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: the local Slurm cluster needs root"; exit 77; }
-command -v nsenter >/dev/null && command -v ip >/dev/null || { echo "SKIP: needs ip and nsenter"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "SKIPPED: the local Slurm cluster needs root"; exit 77; }
+command -v nsenter >/dev/null && command -v ip >/dev/null || { echo "SKIPPED: needs ip (iproute2) and nsenter (util-linux)"; exit 77; }
 lp_cluster_start --nodes 2
 S=$T/study
 t0=$(date +%s)

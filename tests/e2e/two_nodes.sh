@@ -14,8 +14,8 @@ set -euo pipefail
 # not the one-node tests' port: the bridge and namespaces are named after it
 export LP_SLURM_PORT=${LP_SLURM_PORT:-6937}
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
-[ "$(id -u)" = 0 ] || { echo "SKIP: the local Slurm cluster needs root"; exit 77; }
-command -v nsenter >/dev/null && command -v ip >/dev/null || { echo "SKIP: needs ip and nsenter"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "SKIPPED: the local Slurm cluster needs root"; exit 77; }
+command -v nsenter >/dev/null && command -v ip >/dev/null || { echo "SKIPPED: needs ip (iproute2) and nsenter (util-linux)"; exit 77; }
 P=$LP_SLURM_PORT
 snapshot() {   # what the cluster may create: namespaces, links, mounts (sorted names)
   { ip netns list | awk '{print "netns " $1}'; ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}'
@@ -57,7 +57,7 @@ grep -q '"memory_stage": 1' "$R/metrics.jsonl" || fail "no stage 1 in $R/metrics
 "$MPIEXEC" -n 2 --bind-to none "$LLAMAPRO" train --config "$T/smoke.ini" parallel.pp=2 model.path="$R/expanded.h5" \
   data.train="$R/corpus-code.h5" data.val="general:$R/corpus-general.h5:val, code:$R/corpus-code.h5:val" \
   run.dir="$T/one" > "$T/one.log" 2>&1 || fail "1-node pp = 2 run: $(tail -5 "$T/one.log")"
-python3 - "$R/metrics.jsonl" "$T/one/metrics.jsonl" <<'PY' || fail "2-node losses differ from 1-node"
+/usr/bin/python3 - "$R/metrics.jsonl" "$T/one/metrics.jsonl" <<'PY' || fail "2-node losses differ from 1-node"
 import json, sys
 def rows(f):   # step and eval lines, without timings: loss and gradient norm printed with %.17g
     out = []
@@ -92,49 +92,45 @@ print("links: inside node1 %.1f us, node1-node2 %.1f us %.2f GB/s" % (j["intra"]
 PY
 
 # 3. kill the training step's rank on node2; requeue resumes
-if lp_has_ckpt; then
-  K=$T/runk
-  mkdir -p "$K"
-  cp "$R/expanded.h5" "$R/corpus-code.h5" "$R/corpus-general.h5" "$K/"   # the job skips those steps
-  cp -r "$R/eval" "$K/"
-  job=$(submit "$K" batch.steps=400 run.eval_every=100 run.ckpt_every=10)
-  out="$T/llama-pro-code-$job.out"
-  for i in $(seq 240); do
-    ls "$K"/ckpt/step-*.h5 >/dev/null 2>&1 && break
-    st=$(lp_job_field "$job" JobState)
-    case "$st" in PENDING|CONFIGURING|RUNNING) ;; *) fail "job $job is ${st:-gone} before the kill: $(tail -20 "$out")" ;; esac
-    sleep 0.5
-  done
-  victim=""
-  for p in $(ip netns pids "lp${P}n2"); do
-    cmd=$(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null || true)
-    [[ "$cmd" == *llamapro\ train* ]] && [[ "$cmd" != srun* ]] && victim=$p
-  done
-  [ -n "$victim" ] || fail "no llamapro train process in node2's namespace"
-  t1=$(date +%s)
-  kill -9 "$victim"
-  state=$(lp_wait "$job" 60)
-  dt=$(( $(date +%s) - t1 ))
-  [ "$state" = FAILED ] || fail "job state $state after the kill, expected FAILED"
-  [ "$dt" -le 30 ] || fail "the job took $dt s (> 30) to end after a rank died"
-  grep -Eq 'train failed with exit status [0-9]+: rank 1 ended first \(task 1: Killed\) on node node2' "$out" ||
-    fail "the log does not name node and rank: $(grep -i 'fail' "$out" | tail -3)"
-  echo "killed rank 1 on node2 (pid $victim): $state after $dt s: $(grep -E -o 'rank 1 ended first .* on node node2' "$out")"
-  last=$(cat "$K/ckpt/latest" 2>/dev/null || ls "$K"/ckpt/ | grep -E '^step-[0-9]+\.h5$' | sort -t- -k2 -n | tail -1)
-  scontrol requeue "$job" || fail "scontrol requeue $job"
-  state=$(lp_wait "$job" 300 fast_requeue)
-  [ "$state" = COMPLETED ] || fail "requeued job $job ended $state: $(tail -20 "$out")"
-  grep -q "SLURM_RESTART_COUNT=1" "$out" || fail "no restart logged"
-  grep -q "resuming from $K/ckpt/" "$K/log/train.log" || fail "the requeued job did not resume: $(grep -i resum "$K/log/train.log")"
-  python3 - "$K/metrics.jsonl" <<'PY' || fail "steps missing after the requeue"
+K=$T/runk
+mkdir -p "$K"
+cp "$R/expanded.h5" "$R/corpus-code.h5" "$R/corpus-general.h5" "$K/"   # the job skips those steps
+cp -r "$R/eval" "$K/"
+job=$(submit "$K" batch.steps=400 run.eval_every=100 run.ckpt_every=10)
+out="$T/llama-pro-code-$job.out"
+for i in $(seq 240); do
+  ls "$K"/ckpt/step-*.h5 >/dev/null 2>&1 && break
+  st=$(lp_job_field "$job" JobState)
+  case "$st" in PENDING|CONFIGURING|RUNNING) ;; *) fail "job $job is ${st:-gone} before the kill: $(tail -20 "$out")" ;; esac
+  sleep 0.5
+done
+victim=""
+for p in $(ip netns pids "lp${P}n2"); do
+  cmd=$(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null || true)
+  [[ "$cmd" == *llamapro\ train* ]] && [[ "$cmd" != srun* ]] && victim=$p
+done
+[ -n "$victim" ] || fail "no llamapro train process in node2's namespace"
+t1=$(date +%s)
+kill -9 "$victim"
+state=$(lp_wait "$job" 60)
+dt=$(( $(date +%s) - t1 ))
+[ "$state" = FAILED ] || fail "job state $state after the kill, expected FAILED"
+[ "$dt" -le 30 ] || fail "the job took $dt s (> 30) to end after a rank died"
+grep -Eq 'train failed with exit status [0-9]+: rank 1 ended first \(task 1: Killed\) on node node2' "$out" ||
+  fail "the log does not name node and rank: $(grep -i 'fail' "$out" | tail -3)"
+echo "killed rank 1 on node2 (pid $victim): $state after $dt s: $(grep -E -o 'rank 1 ended first .* on node node2' "$out")"
+last=$(cat "$K/ckpt/latest" 2>/dev/null || ls "$K"/ckpt/ | grep -E '^step-[0-9]+\.h5$' | sort -t- -k2 -n | tail -1)
+scontrol requeue "$job" || fail "scontrol requeue $job"
+state=$(lp_wait "$job" 300 fast_requeue)
+[ "$state" = COMPLETED ] || fail "requeued job $job ended $state: $(tail -20 "$out")"
+grep -q "SLURM_RESTART_COUNT=1" "$out" || fail "no restart logged"
+grep -q "resuming from $K/ckpt/" "$K/log/train.log" || fail "the requeued job did not resume: $(grep -i resum "$K/log/train.log")"
+/usr/bin/python3 - "$K/metrics.jsonl" <<'PY' || fail "steps missing after the requeue"
 import json, sys
 steps = {json.loads(l)["step"] for l in open(sys.argv[1]) if '"grad_norm"' in l}
 assert steps == set(range(1, 401)), sorted(set(range(1, 401)) - steps)[:10]
 PY
-  echo "requeued job $job resumed ($(grep -o "resuming from [^ ]*" "$K/log/train.log" | tail -1), last seen $last) and completed"
-else
-  echo "SKIPPED part: this build does not checkpoint; kill and requeue not tested"
-fi
+echo "requeued job $job resumed ($(grep -o "resuming from [^ ]*" "$K/log/train.log" | tail -1), last seen $last) and completed"
 
 # 4. stop removes everything it made
 pids="$(cat "$LP_SLURM_DIR"/*.pid 2>/dev/null) $(ip netns pids "lp${P}n1") $(ip netns pids "lp${P}n2")"

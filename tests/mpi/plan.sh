@@ -8,34 +8,8 @@
 #   - plan for Llama-2-7B expanded to 40 layers over 1 to 1024 nodes runs in seconds and ranks
 #     layouts, marking those that do not fit.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
-[data]
-train = $T/corpus.h5
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 4
-steps = 2
-[optim]
-warmup_steps = 1
-[run]
-dir = $T/run
-eval_every = 0
-INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -40 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.2 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
+lp_tiny_ini "$T/run.ini" 64 "[data]" "val =" "[batch]" "microbatches = 4" "steps = 2" "[run]" "dir = $T/run" "eval_every = 0"
+lp_tiny_setup "$T/run.ini" 40 0.2
 
 # train and plan each layout of 2 ranks; same global batch (8 sequences)
 for lay in "2 4" "1 2"; do
