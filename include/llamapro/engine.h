@@ -23,6 +23,7 @@
 #include "llamapro/partition.h"
 #include "llamapro/pipeline.h"
 #include "llamapro/run_config.h"
+#include "llamapro/train_run.h"
 
 typedef struct {
     lp_comm *c;
@@ -38,13 +39,6 @@ typedef struct {
     int *windows;         /* [B * M * (T + 1)] this replica's batch, filled by the caller */
     const char *model_name; /* for messages: the model file, or "the random model" */
 } lp_engine;
-
-/* Apply [method] to the whole-model view m (a skeleton or a whole model): mark trainable tensors.
- * llama-pro: the layers marked trainable in the file (the new blocks of an expansion); full /
- * pretrain: everything. `unfreeze` adds tensors: "embeddings", "norm", "output", "layers.N" or an
- * exact tensor name. User error naming the entry when it names no tensor, or when llama-pro finds
- * no marked layer. Records (marked_trainable, origin) are left as loaded. */
-void lp_apply_method(lp_model *m, const lp_run_config *rc, const char *source);
 
 /* Refuse settings that make the update undefined, with their valid range: lr >= 0, min_lr >= 0,
  * eps > 0, beta1 and beta2 in [0, 1), weight_decay >= 0, clip >= 0 (NaN is refused too). User

@@ -1,11 +1,11 @@
-/* method.c - which tensors a training method trains (see engine.h). The one place [method] is
+/* method.c - which tensors a training method trains (see train_run.h). The one place [method] is
  * applied: lp_engine_init calls it once, on the whole-model view, and every stage copies the flags. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llamapro/check.h"
-#include "llamapro/engine.h"
+#include "llamapro/train_run.h"
 
 static int unfreeze_one(lp_model *m, const char *name) {
     int hit = 0;

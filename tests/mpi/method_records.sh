@@ -3,17 +3,7 @@
 # the blocks `expand` added, origins), so a later `llama-pro` run on it trains only those blocks:
 # every other tensor of its final model is bitwise that of its input.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
+{ lp_tiny_model "$T/exp.h5"; cat <<INI
 [data]
 train = $T/corpus.h5
 seq_len = 32
@@ -25,10 +15,8 @@ steps = 2
 lr = 1e-3
 warmup_steps = 0
 INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -40 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.2 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null   # 4 -> 6 layers, new: 2 and 5
+} > "$T/run.ini"
+lp_tiny_setup "$T/run.ini" 40 0.2   # 4 -> 6 layers, new: 2 and 5
 attr() { h5dump -a "/weights/layers/$2/$3" "$1" | sed -n 's/.*(0): //p'; }
 run "$LLAMAPRO" train --config "$T/run.ini" method.name=full run.dir="$T/full" 2> /dev/null
 for l in 000 001 002 003 004 005; do

@@ -18,17 +18,7 @@ cmp -s "$T/fx1.txt" "$T/fx2.txt" || fail "fixture run: losses on 1 and 2 threads
 h5diff -q "$T/fx1.h5" "$T/fx2.h5" /weights /weights || fail "fixture run: weights on 1 and 2 threads differ"
 
 # 2. the CLI run
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 128
-hidden_dim = 352
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
+{ lp_model_ini "$T/exp.h5" 128 352 4 4 2 4096 64; cat <<INI
 [data]
 train = $T/corpus.h5
 val = general:$T/corpus.h5:val
@@ -45,10 +35,8 @@ ckpt_every = 4
 eval_every = 4
 eval_tokens = 2000
 INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -60 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.2 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
+} > "$T/run.ini"
+lp_tiny_setup "$T/run.ini" 60 0.2
 train() { # NAME THREADS RANKS ARGS...
   local name=$1 t=$2 np=$3; shift 3
   OMP_NUM_THREADS=$t "$MPIEXEC" --bind-to none -n "$np" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/$name" "$@" \

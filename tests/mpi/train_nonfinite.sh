@@ -6,17 +6,7 @@
 # valid range (train and bench).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 : "${LP_POISON:?run through ctest}"
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
+{ lp_tiny_model "$T/exp.h5"; cat <<INI
 [method]
 name = full
 [data]
@@ -35,10 +25,8 @@ dir = $T/run
 ckpt_every = 1
 keep_last = 10
 INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -40 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.2 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
+} > "$T/run.ini"
+lp_tiny_setup "$T/run.ini" 40 0.2
 nothing_written() { # DIR: no final model, no checkpoint
   [ ! -e "$1/final.h5" ] || fail "$1/final.h5 written"
   [ -z "$(ls "$1/ckpt" 2>/dev/null | grep -v '^latest')" ] || fail "checkpoints written in $1: $(ls "$1/ckpt")"
