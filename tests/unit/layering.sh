@@ -23,13 +23,14 @@ text = {p: open(p, encoding="utf-8", errors="replace").read() for p in sources}
 headers = sorted(glob.glob(os.path.join(root, "include", "llamapro", "*.h")))
 # a header's module: where the functions it declares are defined
 defined = collections.defaultdict(collections.Counter)   # function -> Counter(module)
-def_re = re.compile(r'^[A-Za-z_][\w \t\*]*?\b(lp_\w+)\s*\([^;{]*\)\s*\{', re.M)
+def_re = re.compile(r'^(?:extern "C"\s+)?[A-Za-z_][\w \t\*]*?\b(lp_\w+)\s*\([^;{]*\)\s*\{', re.M)
+uncomment = lambda t: re.sub(r'//[^\n]*', '', re.sub(r'/\*.*?\*/', '', t, flags=re.S))
 for p, t in text.items():
     for f in def_re.findall(t):
         defined[f][sources[p]] += 1
 owner = {}
 for h in headers:
-    ht = open(h).read()
+    ht = uncomment(open(h).read())
     decl = re.findall(r'\b(lp_\w+)\s*\(', re.sub(r'static inline[^{]*\{[^}]*\}', '', ht))
     votes = collections.Counter()
     for f in decl:
