@@ -433,9 +433,15 @@ oom:
 lp_bpe *lp_bpe_load(const char *json, size_t json_len, const char *cfg, size_t cfg_len, char *err,
                     size_t errlen) {
     lp_bpe *b = calloc(1, sizeof *b);
-    cJSON *root = cJSON_ParseWithLength(json, json_len), *conf = NULL;
-    if (!b || !root) {
-        seterr(err, errlen, b ? "tokenizer.json is not valid JSON" : "out of memory");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, json_len, &end, 0), *conf = NULL;
+    while (root && end < json + json_len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (!b || !root || end != json + json_len) {
+        seterr(err, errlen, b ? "not a JSON object (JSONL or trailing text?)" : "out of memory");
+        goto fail;
+    }
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "model"))) {
+        seterr(err, errlen, "no \"model\" object (not a Hugging Face tokenizer.json)");
         goto fail;
     }
     if (cfg && cfg_len && !(conf = cJSON_ParseWithLength(cfg, cfg_len))) {

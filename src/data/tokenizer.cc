@@ -55,7 +55,7 @@ extern "C" lp_tokenizer *lp_tokenizer_load_bytes(const void *bytes, size_t len, 
             char e[400];
             t->bpe = lp_bpe_load(t->bytes.data(), jl, cfg, cl, e, sizeof e);
             if (!t->bpe) {
-                set_err(err, errlen, std::string("tokenizer.json: ") + e);
+                set_err(err, errlen, std::string("not a SentencePiece model, and as a tokenizer.json: ") + e);
                 delete t;
                 return nullptr;
             }

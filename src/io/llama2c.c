@@ -31,10 +31,7 @@ void lp_import_tokenizer(lp_model *m, const char *path) {
     if (lp_tokenizer_read_source(path, &b, &n, err, sizeof err) < 0) lp_user_error("%s", err);
     lp_tokenizer *t = lp_tokenizer_load_bytes(b, n, err, sizeof err); /* refuse it now, not at use */
     if (!t) lp_user_error("%s: %s", path, err);
-    int v = lp_tokenizer_vocab_size(t);
     lp_tokenizer_free(t);
-    if (m->cfg.vocab_size > 0 && v > m->cfg.vocab_size)
-        lp_user_error("%s: the tokenizer has %d tokens but the model's vocab_size is %d", path, v, m->cfg.vocab_size);
     lp_free(m->tokenizer);
     m->tokenizer = lp_calloc(n, 1, "storing the tokenizer");
     memcpy(m->tokenizer, b, n);

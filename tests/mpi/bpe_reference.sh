@@ -60,7 +60,7 @@ expect_fail 1 "bad.txt:1: invalid UTF-8" "$LLAMAPRO" prepare --quiet --tokenizer
 [ ! -e "$T/bad.h5" ] && [ ! -e "$T/bad.h5.partial" ] || fail "a refused prepare left a file behind"
 # A tokenizer.json that is not byte-level BPE is refused by name.
 sed 's/"type": *"BPE"/"type": "WordPiece"/' "$TJ" > "$T/wp.json"
-expect_fail 1 "wp.json: tokenizer.json: model.type is 'WordPiece' \(expected BPE\)" \
+expect_fail 1 "wp.json: not a SentencePiece model, and as a tokenizer.json: model.type is 'WordPiece' \(expected BPE\)" \
   "$LLAMAPRO" prepare --quiet --tokenizer "$T/wp.json" --out "$T/wp.h5" "$T/hostile.jsonl"
 
 # With a model: a tiny Llama-3-vocabulary model carrying the tokenizer.
