@@ -5,6 +5,7 @@
 #     a set of hostile strings (bpe_reference.js), BOS followed by exactly the reference's ids
 #     (encode(text, {add_special_tokens: false})); BOS is <|begin_of_text|> for Llama 3 and
 #     <|endoftext|> for Qwen3, which adds none;
+#   - 2 OpenMP threads give the same corpus as 1;
 #   - invalid UTF-8 is refused with one line naming the file and line: a JavaScript string cannot
 #     hold invalid bytes (Node's decoder would turn them into U+FFFD), and Hugging Face's library takes
 #     a Rust &str, so there is no reference behaviour to match;
@@ -48,6 +49,10 @@ wait $pid_l || fail "the Llama 3 JavaScript reference failed"
 wait $pid_q || fail "the Qwen3 JavaScript reference failed"
 run /usr/bin/python3 "$LP_SOURCE_DIR/tests/mpi/bpe_compare.py" "$T/c-llama3.h5" "$T/ref-llama3.txt" 128000 llama3
 run /usr/bin/python3 "$LP_SOURCE_DIR/tests/mpi/bpe_compare.py" "$T/c-qwen3.h5" "$T/ref-qwen3.txt" 151643 qwen3
+# Threads share one loaded tokenizer: 2 threads give the same corpus.
+OMP_NUM_THREADS=2 run "$LLAMAPRO" prepare --quiet --tokenizer "$MODELS/tokenizer-qwen3/models/tokenizer.json" \
+  --val-fraction 0 --out "$T/c-qwen3-2t.h5" "${DOCS[@]}"
+h5diff "$T/c-qwen3.h5" "$T/c-qwen3-2t.h5" /splits > /dev/null || fail "2 threads give another Qwen3 corpus"
 h5dump -a /eos_id "$T/c-llama3.h5" | grep -q '(0): 128001' || fail "Llama 3 corpus eos_id is not <|end_of_text|> 128001"
 h5dump -a /eos_id "$T/c-qwen3.h5" | grep -q '(0): 151645' || fail "Qwen3 corpus eos_id is not <|im_end|> 151645"
 
