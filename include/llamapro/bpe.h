@@ -3,7 +3,10 @@
  *
  * Encoding follows tokenizers' pipeline:
  *   1. added tokens (tokenizer.json "added_tokens", special or not) are found first in the raw text,
- *      leftmost-longest, and become their ids as they are (lstrip/rstrip/single_word honoured);
+ *      leftmost-longest, and become their ids as they are (lstrip/rstrip/single_word honoured, with
+ *      ASCII word and space classes). All are matched on the raw text, as the JavaScript port does;
+ *      tokenizers matches "normalized": true ones after normalization, which differs only when the
+ *      normalizer changes such a token's text (NFC leaves ASCII tokens as they are);
  *   2. every stretch between them is normalized ("normalizer": null or NFC, also inside a Sequence),
  *   3. pre-tokenized ("pre_tokenizer": Split with a regex, behavior Isolated or Removed, and ByteLevel
  *      with or without its GPT-2 regex and add_prefix_space, alone or in a Sequence); the regex runs on
