@@ -180,7 +180,7 @@ static int find_token(const lp_bpe *b, const char *text) {
 static pcre2_code *compile_re(const char *pat, int literal, char *err, size_t errlen, const char *what) {
     int ec;
     PCRE2_SIZE eo;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* LITERAL refuses UCP */
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
     if (!re) {
         PCRE2_UCHAR msg[160];

@@ -154,6 +154,20 @@ static void test_split_regex(void **state) {
     expect_ids(b, "'Sab", (int[]){'\'', 'S', AB}, 3);
     lp_bpe_free(b);
     free(j);
+    /* a String pattern, behavior Removed: the spaces go */
+    j = make_json(EXTRA, 8, MERGES, 7, 0, NULL, "\\s", 0, NULL);
+    const char *from = "{\"Regex\":\"\\\\s\"},\"behavior\":\"Isolated\"", *to = "{\"String\":\" \"},\"behavior\":\"Removed\"";
+    char *p = strstr(j, from);
+    if (!p) fail_msg("no '%s' in %s", from, j);
+    char *m = malloc(strlen(j) + strlen(to) + 1);
+    memcpy(m, j, (size_t)(p - j));
+    strcpy(m + (p - j), to);
+    strcat(m, p + strlen(from));
+    b = load(m, NULL);
+    expect_ids(b, "ab ab  c", (int[]){AB, AB, 'c'}, 3);
+    lp_bpe_free(b);
+    free(m);
+    free(j);
 }
 
 static void test_nfc(void **state) {
