@@ -88,7 +88,9 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm) {
         snprintf(path, sizeof path, "weights/layers/%03d", l);
         hid_t lg = lp_h5_group(file, path);
         lp_h5_attr_write_str(lg, "origin", m->layers[l].origin);
-        lp_h5_attr_write_int(lg, "trainable", m->layers[l].trainable || m->layers[l].marked_trainable);
+        /* the record of which layers are LLaMA Pro blocks (expand marked them), never what a run
+         * trained: a `full` run must not turn every layer into a new block for the next run */
+        lp_h5_attr_write_int(lg, "trainable", m->layers[l].marked_trainable);
         LP_CHECK_H5(H5Gclose(lg), "closing a layer group");
     }
     if (m->expansion_json) write_expansion(file, m->expansion_json);
