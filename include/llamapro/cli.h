@@ -20,4 +20,9 @@ LP_COMMAND(bench);
 /* Parse "a,b,c" integers into out (at most max); returns count or -1 on a malformed list. */
 int lp_parse_int_list(const char *s, int *out, int max);
 
+/* The value of a command-line flag as a number inside [lo, hi]; anything else (empty, trailing
+ * characters, overflow, NaN, Inf, out of range) is a user error naming the flag and the range. */
+long long lp_flag_int(const char *flag, const char *s, long long lo, long long hi);
+double lp_flag_double(const char *flag, const char *s, double lo, double hi);
+
 #endif

@@ -30,14 +30,12 @@ int lp_cmd_expand(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *in = NULL, *out = NULL, *pos = "interleave";
     int P = 0, o;
-    char *end;
     while ((o = getopt_long(argc, argv, "i:o:b:p:h", opts, NULL)) != -1) {
         switch (o) {
         case 'i': in = optarg; break;
         case 'o': out = optarg; break;
         case 'b':
-            P = (int)strtol(optarg, &end, 10);
-            if (*end || P < 1) lp_user_error("--blocks: expected a positive number of new blocks, got '%s'", optarg);
+            P = (int)lp_flag_int("--blocks", optarg, 1, 4096);
             break;
         case 'p': pos = optarg; break;
         case 'h': usage(stdout); return 0;

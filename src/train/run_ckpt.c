@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "llamapro/check.h"
+#include "llamapro/corpus.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t stop_signal;
@@ -70,6 +71,11 @@ static void trim_metrics(const char *dir, long step) {
 long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *source, lp_model *m, lp_adamw *o,
                        const lp_sampler *smp, lp_comm *c) {
     memset(k, 0, sizeof *k);
+    /* Token ids index the embedding: every id of every corpus this run reads is checked before the
+     * first step (split over the ranks), so a corpus from another tokenizer is a one-line error
+     * naming file, split and position instead of an out-of-bounds read. */
+    lp_corpus_check_ids(rc->train_path, rc->train_split, m->cfg.vocab_size, c->world);
+    for (int i = 0; i < rc->n_val; i++) lp_corpus_check_ids(rc->val[i].path, rc->val[i].split, m->cfg.vocab_size, c->world);
     install_handlers();
     k->c = c;
     k->every = rc->ckpt_every;

@@ -1,0 +1,2 @@
+# Reliability (issue 10): hostile inputs, full disks, concurrent runs, signals; one line each.
+lp_script_test(rel_ids mpi 2)
