@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "llamapro/check.h"
 #include "llamapro/corpus.h"
@@ -68,9 +70,106 @@ static void trim_metrics(const char *dir, long step) {
     LP_CHECK_SYS(rename(tmp, path) == 0, "rewriting metrics.jsonl on resume");
 }
 
+/* ---- one run directory, one run ---------------------------------------------------------------
+ * <run.dir>/lock is created with O_CREAT|O_EXCL (through link(2) of a complete temporary file, so
+ * nobody ever reads a half-written lock) and holds host, pid, start time and Slurm job id.
+ * Why not fcntl/flock: on Lustre, fcntl byte-range locks are coherent across nodes only when the
+ * client mounts with -o flock (with -o localflock they are node-local, without either they fail
+ * with ENOSYS), and flock(2) is node-local on several NFS/GPFS setups; a lock that silently works
+ * on one node only is worse than none. Exclusive creation is atomic on every POSIX filesystem
+ * clusters use (Lustre, GPFS, NFSv3+), and the record in the file lets a stale lock be judged:
+ * same host and the pid gone, or the same Slurm job id (a requeued job), is taken over with a
+ * warning; a lock from another host is refused, naming the holder, since its pid cannot be probed.
+ * The holder removes it when it exits (atexit); a killed run leaves it for the rule above. */
+static char lock_path[LP_CKPT_PATH + 16];
+static char lock_mine[512];
+
+static void lock_release(void) {
+    if (!lock_path[0]) return;
+    char buf[512] = "";
+    FILE *f = fopen(lock_path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+    }
+    if (!strcmp(buf, lock_mine)) unlink(lock_path);
+    lock_path[0] = 0;
+}
+
+static void lock_field(const char *rec, const char *key, char *out, size_t n) {
+    out[0] = 0;
+    const char *p = strstr(rec, key);
+    if (p) snprintf(out, n, "%.*s", (int)strcspn(p + strlen(key), "\n"), p + strlen(key));
+}
+
+/* Take <dir>/lock for this process (rank 0). Returns "" or the reason it is held, in msg. */
+static void lock_take(const char *dir, char *msg, size_t n) {
+    char host[256] = "?", when[64], tmp[LP_CKPT_PATH + 64];
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = 0;
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S%z", localtime(&now));
+    const char *job = getenv("SLURM_JOB_ID");
+    snprintf(lock_mine, sizeof lock_mine, "host=%s\npid=%ld\nstart=%s\njob=%s\n", host, (long)getpid(), when,
+             job ? job : "");
+    snprintf(lock_path, sizeof lock_path, "%s/lock", dir);
+    snprintf(tmp, sizeof tmp, "%s/.lock.%s.%ld", dir, host, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(lock_mine, f) < 0 || fclose(f) != 0)
+        lp_user_error("%s: cannot write: %s", tmp, strerror(errno));
+    msg[0] = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (link(tmp, lock_path) == 0) {
+            unlink(tmp);
+            atexit(lock_release);
+            return;
+        }
+        if (errno != EEXIST) {
+            unlink(tmp);
+            lp_user_error("%s: cannot create the run lock: %s", lock_path, strerror(errno));
+        }
+        char rec[512] = "", h[256], pid[32], start[64], j[64];
+        FILE *g = fopen(lock_path, "r");
+        if (g) {
+            size_t got = fread(rec, 1, sizeof rec - 1, g);
+            rec[got] = 0;
+            fclose(g);
+        }
+        lock_field(rec, "host=", h, sizeof h);
+        lock_field(rec, "pid=", pid, sizeof pid);
+        lock_field(rec, "start=", start, sizeof start);
+        lock_field(rec, "job=", j, sizeof j);
+        long p = atol(pid);
+        int same_host = !strcmp(h, host);
+        int dead = same_host && p > 0 && kill((pid_t)p, 0) != 0 && errno == ESRCH;
+        int requeued = job && *job && !strcmp(j, job);
+        if (attempt == 0 && (dead || requeued)) {
+            lp_warn("%s: taking over the lock of a run that is gone (host %s, pid %s, started %s%s%s)", lock_path, h, pid,
+                    start, j[0] ? ", Slurm job " : "", j);
+            unlink(lock_path);
+            continue;
+        }
+        snprintf(msg, n, "%.400s: run directory is in use by another run (host %s, pid %s, started %s%s%s); wait for it, "
+                 "use another [run] dir, or remove %.400s if that run is dead", dir, h[0] ? h : "?", pid[0] ? pid : "?",
+                 start[0] ? start : "?", j[0] ? ", Slurm job " : "", j, lock_path);
+        break;
+    }
+    unlink(tmp);
+    lock_path[0] = 0;
+}
+
 long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *source, lp_model *m, lp_adamw *o,
                        const lp_sampler *smp, lp_comm *c) {
     memset(k, 0, sizeof *k);
+    /* first of all: one run per run directory (before anything in it is touched) */
+    char held[1024] = "";
+    if (c->rank == 0) {
+        mkdir_p(rc->dir);
+        lock_take(rc->dir, held, sizeof held);
+    }
+    LP_CHECK_MPI(MPI_Bcast(held, sizeof held, MPI_CHAR, 0, c->world), "sharing the run lock's state");
+    if (held[0]) lp_user_error_all("%s", held);
     /* Token ids index the embedding: every id of every corpus this run reads is checked before the
      * first step (split over the ranks), so a corpus from another tokenizer is a one-line error
      * naming file, split and position instead of an out-of-bounds read. */
