@@ -2,3 +2,4 @@
 lp_script_test(rel_ids mpi 2)
 lp_script_test(rel_parsers mpi 1)
 lp_script_test(rel_lock mpi 2)
+lp_script_test(rel_signals mpi 2)

@@ -70,6 +70,10 @@ int lp_ckpt_latest(const char *dir, char *path, size_t n);
  * a missing dataset or a checksum failure: user error naming the file and dataset. Collective. */
 void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st, MPI_Comm comm);
 
+/* Read only step, data cursor and writing layout of checkpoint `path` into *st (no tensors,
+ * config_text NULL). Any rank, no communication; user error naming a missing attribute. */
+void lp_ckpt_peek_state(const char *path, lp_train_state *st);
+
 /* Is the HDF5 file at path a checkpoint (root attribute checkpoint_version)? Any rank; 0 when it
  * cannot be opened. */
 int lp_ckpt_is_checkpoint(const char *path);

@@ -26,6 +26,7 @@ static void usage(FILE *f) {
 }
 
 int lp_cmd_eval(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},      {"corpus", required_argument, 0, 'c'},
                                          {"max-tokens", required_argument, 0, 'n'}, {"seq-len", required_argument, 0, 't'},
                                          {"batch", required_argument, 0, 'b'},      {"help", no_argument, 0, 'h'},

@@ -25,6 +25,7 @@ static void usage(FILE *f) {
 }
 
 int lp_cmd_expand(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"in", required_argument, 0, 'i'},     {"out", required_argument, 0, 'o'},
                                          {"blocks", required_argument, 0, 'b'}, {"position", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};

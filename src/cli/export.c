@@ -49,6 +49,7 @@ static unsigned long long parse_size(const char *s) {
 }
 
 int lp_cmd_export(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"in", required_argument, 0, 'i'},
                                          {"to", required_argument, 0, 't'},
                                          {"dtype", required_argument, 0, 'd'},
@@ -93,7 +94,14 @@ int lp_cmd_export(int argc, char **argv) {
     lp_model m;
     lp_model_load(&m, in, MPI_COMM_WORLD);
     if (!strcmp(to, "h5")) lp_model_save_as(&m, out, MPI_COMM_WORLD, dtype);
-    else lp_hf_export(&m, out, dtype, shard, MPI_COMM_WORLD);
+    else {
+        /* DIR.partial is removed by an error or a stop signal like any partial file */
+        char part[4200];
+        snprintf(part, sizeof part, "%s.partial", out);
+        lp_partial_register(part);
+        lp_hf_export(&m, out, dtype, shard, MPI_COMM_WORLD);
+        lp_partial_unregister(part);
+    }
     if (lp_world_rank() == 0) {
         struct stat st;
         long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : 0;

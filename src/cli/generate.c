@@ -24,6 +24,7 @@ static void usage(FILE *f) {
 }
 
 int lp_cmd_generate(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"prompt", required_argument, 0, 'p'},
                                          {"prompt-ids", required_argument, 0, 'i'}, {"tokens", required_argument, 0, 'n'},
                                          {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},

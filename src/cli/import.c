@@ -34,6 +34,7 @@ static void help(void) {
 }
 
 int lp_cmd_import(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"from", required_argument, 0, 'f'},
                                          {"out", required_argument, 0, 'o'},
                                          {"tokenizer", required_argument, 0, 't'},

@@ -236,6 +236,7 @@ static void describe_checkpoint(hid_t f) {
 }
 
 int lp_cmd_info(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {"verify", no_argument, 0, 'v'}, {0, 0, 0, 0}};
     int c, verify = 0;
     optind = 1;

@@ -99,6 +99,7 @@ static lp_tokenizer *load_tokenizer(const char *path) {
 }
 
 int lp_cmd_prepare(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {
         {"tokenizer", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
         {"val-fraction", required_argument, 0, 'v'}, {"test-fraction", required_argument, 0, 'T'},

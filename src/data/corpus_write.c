@@ -107,6 +107,7 @@ lp_corpus_writer *lp_corpus_writer_create(const char *path, MPI_Comm comm, const
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(w->file, "creating the corpus file");
     H5Pclose(fapl);
+    lp_test_stall_output();
     w->dxpl = H5Pcreate(H5P_DATASET_XFER);
     LP_CHECK_H5(H5Pset_dxpl_mpio(w->dxpl, H5FD_MPIO_COLLECTIVE), "requesting collective writes");
 

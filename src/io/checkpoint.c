@@ -241,6 +241,24 @@ int lp_ckpt_is_checkpoint(const char *path) {
     return r;
 }
 
+void lp_ckpt_peek_state(const char *path, lp_train_state *st) {
+    hid_t f = lp_h5_open(path, MPI_COMM_SELF);
+    if (!lp_h5_exists(f, "train_state")) lp_user_error("%s: group /train_state is missing", path);
+    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(ts, "opening /train_state");
+    memset(st, 0, sizeof *st);
+    uint64_t u[4];
+    attr_read_u64s(ts, "step", u, 1, path);
+    st->step = (long)u[0];
+    attr_read_u64s(ts, "data_cursor", u, 4, path);
+    st->data = (lp_sampler_state){u[0], u[1], u[2], u[3]};
+    lp_h5_attr_read_int(ts, "written_dp", &st->dp);
+    lp_h5_attr_read_int(ts, "written_pp", &st->pp);
+    lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
+    H5Gclose(ts);
+    lp_h5_close(f);
+}
+
 void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st, MPI_Comm comm) {
     /* Each rank opens the file on its own and reads the tensors it holds: no collective reads, so
      * ranks of different pipeline stages may read different tensors (and external links open the

@@ -45,7 +45,7 @@ void lp_check_output_path(const char *path) {
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         lp_user_error("%s: cannot create the file: directory '%s' does not exist", path, dir);
     if (access(dir, W_OK) != 0)
-        lp_user_error("%s: cannot create the file: directory '%s' is not writable", path, dir);
+        lp_user_error("%s: cannot create the file: directory '%s' is not writable (%s)", path, dir, strerror(errno));
 }
 
 hid_t lp_h5_create(const char *path, MPI_Comm comm) {
@@ -55,6 +55,7 @@ hid_t lp_h5_create(const char *path, MPI_Comm comm) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(f, "creating an HDF5 file");
     LP_CHECK_H5(H5Pclose(fapl), "closing a property list");
+    lp_test_stall_output();
     return f;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/checkpoint.h"
 
 typedef enum { T_STR, T_INT, T_U64, T_DBL, T_FLT, T_BOOL, T_VALS } kind;
 
@@ -366,7 +367,35 @@ void lp_run_config_override(lp_run_config *rc, const char *assignment) {
     append_text(rc, line);
 }
 
-void lp_run_config_check(const lp_run_config *rc, const char *src) {
+/* The global batch (sequences per optimizer step, micro_batch x microbatches x data-parallel
+ * replicas) is a property of the run, fixed by its first launch: the sampler's windows, the
+ * learning-rate schedule and the loss all depend on it. A run resumed on another replica count
+ * keeps it by changing the gradient accumulation: microbatches = global batch / (micro_batch x
+ * replicas), which must divide exactly. */
+static void keep_global_batch(lp_run_config *rc, const char *src) {
+    char dir[LP_CKPT_PATH], latest[LP_CKPT_PATH];
+    snprintf(dir, sizeof dir, "%.1100s/ckpt", rc->dir);
+    if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(dir, latest, sizeof latest)) return;
+    int size = 1;
+    LP_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size), "counting ranks");
+    if (rc->pp < 1 || size % rc->pp) return; /* the layout check names this mistake */
+    long dp = size / rc->pp, per = (long)rc->micro_batch * dp;
+    lp_train_state st;
+    lp_ckpt_peek_state(latest, &st);
+    long G = (long)st.data.global_batch, now = per * rc->microbatches;
+    if (G == now || G <= 0) return;
+    if (G % per)
+        lp_user_error("%s: cannot resume %s on %ld data-parallel replicas: its global batch of %ld sequences (written by "
+                      "%d replicas) is not a multiple of micro_batch %d x %ld replicas; choose a rank count or "
+                      "batch.micro_batch that divides it, or run.resume=never", src, latest, dp, G, st.dp, rc->micro_batch, dp);
+    int old = rc->microbatches;
+    rc->microbatches = (int)(G / per);
+    lp_info("train: %s has a global batch of %ld sequences (written by %d data-parallel replicas); on %ld replicas "
+            "[batch] microbatches %d -> %d keeps it", latest, G, st.dp, dp, old, rc->microbatches);
+}
+
+void lp_run_config_check(lp_run_config *rc, const char *src) {
+    keep_global_batch(rc, src);
     if (!(rc->lr > 0)) lp_user_error("%s: [optim] lr must be > 0 (got %g)", src, rc->lr);
     if (rc->min_lr > rc->lr) lp_user_error("%s: [optim] min_lr (%g) must not exceed lr (%g)", src, rc->min_lr, rc->lr);
     if (rc->warmup_steps > rc->steps && rc->steps > 0)
