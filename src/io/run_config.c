@@ -385,7 +385,7 @@ static void keep_global_batch(lp_run_config *rc, const char *src) {
     long G = (long)st.data.global_batch, now = per * rc->microbatches;
     if (G == now || G <= 0) return;
     if (G % per)
-        lp_user_error("%s: cannot resume %s on %ld data-parallel replicas: its global batch of %ld sequences (written by "
+        lp_user_error_all("%s: cannot resume %s on %ld data-parallel replicas: its global batch of %ld sequences (written by "
                       "%d replicas) is not a multiple of micro_batch %d x %ld replicas; choose a rank count or "
                       "batch.micro_batch that divides it, or run.resume=never", src, latest, dp, G, st.dp, rc->micro_batch, dp);
     int old = rc->microbatches;
