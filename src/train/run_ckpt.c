@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,36 @@ static void trim_metrics(const char *dir, long step) {
     fclose(in);
     LP_CHECK_SYS(fclose(out) == 0, "rewriting metrics.jsonl on resume");
     LP_CHECK_SYS(rename(tmp, path) == 0, "rewriting metrics.jsonl on resume");
+}
+
+/* Bytes a checkpoint (or, with checkpoints off, the final model) needs: the last one's size once
+ * one is written, else trainable weights + AdamW m and v, frozen weights unless linked, plus 2%
+ * and 1 MB for HDF5's chunk index, checksums and metadata. */
+static double bytes_needed(const lp_run_ckpt *k, const lp_model *m, int final_model) {
+    if (k->last.bytes > 0 && !final_model) return (double)k->last.bytes;
+    double trainable = (double)lp_model_numel(m, 1), frozen = (double)lp_model_numel(m, 0) - trainable;
+    double b = final_model ? 4 * (trainable + frozen) : 12 * trainable + (k->frozen_source[0] ? 0 : 4 * frozen);
+    return b * 1.02 + 1e6;
+}
+
+/* Fail fast, before a write that cannot fit: every rank leaves with one line naming the
+ * directory, its free space and the need, and the previous checkpoint and `latest` stay as
+ * they were. Collective. */
+static void check_space(const lp_run_ckpt *k, const lp_model *m, int final_model) {
+    char msg[1400] = "";
+    if (k->c->rank == 0) {
+        struct statvfs vfs;
+        double need = bytes_needed(k, m, final_model);
+        if (statvfs(k->dir, &vfs) == 0) {
+            double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
+            if (avail < need)
+                snprintf(msg, sizeof msg, "%.1100s: %.1f MB free, but the next %s needs about %.1f MB (free space, lower "
+                         "[run] keep_last, or use another [run] dir)", k->dir, avail / 1e6,
+                         final_model ? "model file" : "checkpoint", need / 1e6);
+        }
+    }
+    LP_CHECK_MPI(MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, k->c->world), "sharing the free-space check");
+    if (msg[0]) lp_user_error_all("%s", msg);
 }
 
 /* ---- one run directory, one run ---------------------------------------------------------------
@@ -202,6 +233,7 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     if (frozen && !lp_ckpt_is_checkpoint(rc->model_path) && realpath(rc->model_path, real))
         snprintf(k->frozen_source, sizeof k->frozen_source, "%.1150s", real);
     LP_CHECK_MPI(MPI_Barrier(c->world), "waiting for the checkpoint directory");
+    check_space(k, m, k->every <= 0);
 
     char latest[LP_CKPT_PATH];
     if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(k->dir, latest, sizeof latest)) return 0;
@@ -223,6 +255,7 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
 }
 
 static void save(lp_run_ckpt *k, long done, const lp_model *m, const lp_adamw *o) {
+    check_space(k, m, 0);
     k->st.step = done;
     k->st.tokens = done * k->tokens_per_step;
     lp_ckpt_save(k->dir, m, o, &k->st, k->frozen_source[0] ? k->frozen_source : NULL, k->keep_last, k->c->world,

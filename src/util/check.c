@@ -102,6 +102,16 @@ void lp_stop_removes_partials(void) {
         LP_CHECK_SYS(sigaction(sigs[i], &sa, NULL) == 0, "installing a signal handler");
 }
 
+/* Open MPI 4.1 has two MPI-IO implementations. Its own, OMPIO, prints every failed write
+ * ("mca_fbtl_posix_pwritev: error in (p)write(v): No space left on device") to stderr on top of
+ * returning the error, so a full disk would give two lines where the user gets one. ROMIO
+ * reports through the return code only; it is also the MPI-IO that HDF5 is tested with and the
+ * one that knows Lustre and GPFS hints. Chosen before main (and so before MPI_Init) unless the
+ * user chose an io component. */
+__attribute__((constructor)) static void prefer_romio(void) {
+    if (!getenv("OMPI_MCA_io")) setenv("OMPI_MCA_io", "romio321", 0);
+}
+
 void lp_test_stall_output(void) {
     const char *s = getenv("LLAMAPRO_TEST_STALL_OUTPUT");
     if (!s || !*s) return;
