@@ -40,6 +40,11 @@ typedef struct {
     lp_sampler_state data;   /* data cursor: with `step` it fixes the next batch */
     int dp, pp, ranks;       /* layout that wrote it (information only: any layout resumes) */
     const char *config_text; /* run config text (save); lp_calloc'd copy on load, or NULL */
+    /* Per model tensor (model order): CRC-32 + 1 of a frozen tensor's float32 values, 0 for a
+     * trainable one; written as /train_state attribute frozen_crc32 when frozen tensors are linked
+     * to the source model file, so a resume can tell that file changed. NULL: not recorded (on
+     * load: a lp_calloc'd array the caller frees, or NULL). */
+    uint64_t *frozen_crc;
 } lp_train_state;
 
 typedef struct {

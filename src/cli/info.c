@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/stat.h>
 
 #include "llamapro/check.h"
@@ -115,7 +116,8 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
         if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
             char e[256];
             lp_h5_last_error(e, sizeof e);
-            lp_user_error("%s: cannot read dataset /%s (file corrupt?): %s", w->verify, name, e);
+            lp_user_error("%s: cannot read dataset /%s (checksum mismatch or truncated: the file is damaged): %s", w->verify,
+                          name, e);
         }
         lp_free(buf);
     }
@@ -123,6 +125,38 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     H5Sclose(s);
     H5Dclose(d);
     return 0;
+}
+
+/* A checkpoint records the CRC-32 of each frozen tensor it links to (checkpoint.h): the linked
+ * model file must still hold exactly those values. */
+static void verify_frozen(hid_t f, const lp_model *m, const char *path) {
+    if (!lp_h5_exists(f, "train_state")) return;
+    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(ts, "opening /train_state");
+    if (H5Aexists(ts, "frozen_crc32") > 0) {
+        uint64_t *want = lp_calloc((size_t)m->n_tensors, sizeof *want, "reading frozen tensor checksums");
+        hid_t a = H5Aopen(ts, "frozen_crc32", H5P_DEFAULT), sp = H5Aget_space(a);
+        if (a < 0 || sp < 0 || H5Sget_simple_extent_npoints(sp) != m->n_tensors || H5Aread(a, H5T_NATIVE_UINT64, want) < 0)
+            lp_user_error("%s: /train_state attribute frozen_crc32 is not %d unsigned integers", path, m->n_tensors);
+        H5Sclose(sp);
+        H5Aclose(a);
+        char *src = lp_h5_attr_read_strdup(ts, "frozen_source");
+        for (int i = 0; i < m->n_tensors; i++) {
+            const lp_tensor *t = &m->tensors[i];
+            if (!want[i] || !t->data) continue;
+            uint64_t got = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)t->data, t->numel * sizeof(float)) + 1;
+            if (got != want[i]) {
+                char name[96];
+                lp_model_tensor_h5path(t, name, sizeof name);
+                lp_user_error("%s: frozen tensor /weights/%s changed since %s was written (CRC-32 %08llx, now %08llx)",
+                              src && src[0] ? src : path, name, path, (unsigned long long)want[i] - 1,
+                              (unsigned long long)got - 1);
+            }
+        }
+        lp_free(src);
+        lp_free(want);
+    }
+    H5Gclose(ts);
 }
 
 static walk_state walk(hid_t loc, int print) {
@@ -277,14 +311,16 @@ int lp_cmd_info(int argc, char **argv) {
         char fmt[64] = "";
         lp_h5_attr_read_str(f, "format", fmt, sizeof fmt);
         if (!strcmp(fmt, LP_MODEL_FORMAT)) {
+            /* the model as training would load it (shapes, external links to frozen tensors) */
             lp_model m;
             lp_model_load(&m, path, MPI_COMM_WORLD);
+            verify_frozen(f, &m, path);
             lp_model_free(&m);
-        } else {
-            walk_state w = {0, 0, 0, NULL};
-            w.verify = path;
-            LP_CHECK_H5(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking the file");
         }
+        /* then every dataset stored in the file, optimizer state included, for its checksum */
+        walk_state w = {0, 0, 0, NULL};
+        w.verify = path;
+        LP_CHECK_H5(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking the file");
         if (lp_world_rank() == 0) printf("verified: every dataset read back, checksums intact\n");
     }
     lp_h5_close(f);

@@ -119,8 +119,8 @@ static void read_range(const lp_corpus *c, hid_t d, const char *name, hid_t memt
     if (H5Dread(d, memtype, ms, fs, H5P_DEFAULT, out) < 0) {
         char e[256];
         lp_h5_last_error(e, sizeof e);
-        lp_user_error("%s: cannot read dataset /splits/%s/%s at [%llu, %llu): %s (checksum mismatch: the file is "
-                      "damaged; make it again with llamapro prepare)", c->path, c->split, name,
+        lp_user_error("%s: cannot read dataset /splits/%s/%s at [%llu, %llu) (checksum mismatch or truncated: the file "
+                      "is damaged; make it again with llamapro prepare): %s", c->path, c->split, name,
                       (unsigned long long)start, (unsigned long long)(start + n), e);
     }
     H5Eset_auto2(H5E_DEFAULT, fn, data);

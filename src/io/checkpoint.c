@@ -180,6 +180,11 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
     lp_h5_attr_write_int(ts, "written_pp", st->pp);
     lp_h5_attr_write_int(ts, "written_ranks", st->ranks);
     lp_h5_attr_write_str(ts, "frozen_source", frozen_source ? frozen_source : "");
+    if (frozen_source && st->frozen_crc) {
+        attr_write_u64s(ts, "frozen_crc32", st->frozen_crc, (hsize_t)n);
+        lp_h5_attr_write_str(ts, "frozen_crc32_fields",
+                             "per tensor in /weights order: CRC-32 of its float32 values + 1, 0 = trainable");
+    }
     if (st->config_text && st->config_text[0]) {
         hid_t dxpl = lp_h5_dxpl_collective();
         lp_h5_write_u8(ts, "config", strlen(st->config_text), rank == 0 ? st->config_text : NULL, dxpl);
@@ -284,6 +289,17 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
     const char *groups[] = {"weights", "optimizer/m", "optimizer/v", "train_state"};
     for (int i = 0; i < 4; i++)
         if (!lp_h5_exists(f, groups[i])) lp_user_error("%s: group /%s is missing", path, groups[i]);
+    /* frozen tensors are external links: a missing target file is named as such, not as a
+     * missing dataset */
+    hid_t tsg = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(tsg, "opening /train_state");
+    char *src = lp_h5_attr_read_strdup(tsg, "frozen_source");
+    struct stat sst;
+    if (src && src[0] && stat(src, &sst) != 0)
+        lp_user_error("%s: its frozen tensors are linked to %s, which is missing (%s); restore that model file "
+                      "(a checkpoint stores only what training changes)", path, src, strerror(errno));
+    lp_free(src);
+    H5Gclose(tsg);
     int n = m->n_tensors;
     float **mm = lp_calloc((size_t)n, sizeof *mm, "checkpoint tensor list");
     float **vv = lp_calloc((size_t)n, sizeof *vv, "checkpoint tensor list");
@@ -324,6 +340,10 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
     lp_h5_attr_read_int(ts, "written_dp", &st->dp);
     lp_h5_attr_read_int(ts, "written_pp", &st->pp);
     lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
+    if (H5Aexists(ts, "frozen_crc32") > 0) {
+        st->frozen_crc = lp_calloc((size_t)n, sizeof *st->frozen_crc, "reading frozen tensor checksums");
+        attr_read_u64s(ts, "frozen_crc32", st->frozen_crc, n, path);
+    }
     if (lp_h5_exists(ts, "config")) {
         size_t len;
         char *raw = lp_h5_read_u8(ts, "config", &len, path);

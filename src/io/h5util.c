@@ -203,7 +203,8 @@ static void read_checked(hid_t d, hid_t memtype, void *buf, const char *file, hi
     if (H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
         char e[256], full[1200];
         lp_h5_last_error(e, sizeof e);
-        lp_user_error("%s: cannot read dataset %s (file corrupt?): %s", file, obj_name(loc, name, full, sizeof full), e);
+        lp_user_error("%s: cannot read dataset %s (checksum mismatch or truncated: the file is damaged): %s", file,
+                      obj_name(loc, name, full, sizeof full), e);
     }
 }
 

@@ -12,9 +12,11 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "llamapro/check.h"
 #include "llamapro/corpus.h"
+#include "llamapro/model_file.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t stop_signal;
@@ -192,6 +194,21 @@ static void lock_take(const char *dir, char *msg, size_t n) {
     lock_path[0] = 0;
 }
 
+/* CRC-32 + 1 of every frozen tensor's float32 values (0 for trainable ones), the same array on
+ * every rank: each rank sums the tensors it holds and a max-reduction fills in the rest. Frozen
+ * tensors never change during a run, so this is computed once. Collective. */
+static uint64_t *frozen_checksums(const lp_model *m, MPI_Comm comm) {
+    int n = m->n_tensors;
+    uint64_t *crc = lp_calloc((size_t)n, sizeof *crc, "checksumming frozen tensors");
+    for (int i = 0; i < n; i++) {
+        const lp_tensor *t = &m->tensors[i];
+        if (!t->trainable && t->data)
+            crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)t->data, t->numel * sizeof(float)) + 1;
+    }
+    LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, crc, n, MPI_UINT64_T, MPI_MAX, comm), "combining frozen tensor checksums");
+    return crc;
+}
+
 long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *source, lp_model *m, lp_adamw *o,
                        const lp_sampler *smp, lp_comm *c) {
     memset(k, 0, sizeof *k);
@@ -236,9 +253,25 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     check_space(k, m, k->every <= 0);
 
     char latest[LP_CKPT_PATH];
-    if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(k->dir, latest, sizeof latest)) return 0;
+    if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(k->dir, latest, sizeof latest)) {
+        if (k->frozen_source[0]) k->st.frozen_crc = k->frozen_crc = frozen_checksums(m, c->world);
+        return 0;
+    }
     lp_train_state st;
     lp_ckpt_load(latest, m, o, &st, c->world);
+    /* the frozen weights just read came through the checkpoint's links: they must be the ones the
+     * checkpoint was trained against */
+    if (k->frozen_source[0] || st.frozen_crc) k->st.frozen_crc = k->frozen_crc = frozen_checksums(m, c->world);
+    for (int i = 0; st.frozen_crc && i < m->n_tensors; i++)
+        if (st.frozen_crc[i] && k->frozen_crc[i] && st.frozen_crc[i] != k->frozen_crc[i]) {
+            char name[96];
+            lp_model_tensor_h5path(&m->tensors[i], name, sizeof name);
+            lp_user_error_all("%s: frozen tensor /weights/%s changed since %s was written (CRC-32 %08llx, now %08llx): "
+                              "resume with the model file the run started from, or run.resume=never",
+                              k->frozen_source[0] ? k->frozen_source : rc->model_path, name, latest,
+                              (unsigned long long)st.frozen_crc[i] - 1, (unsigned long long)k->frozen_crc[i] - 1);
+        }
+    lp_free(st.frozen_crc);
     char err[512];
     if (lp_sampler_check_state(smp, &st.data, err, sizeof err) != 0)
         lp_user_error("%s: cannot resume from %s: %s (use run.resume=never or another run.dir)", source, latest, err);
@@ -273,6 +306,10 @@ int lp_run_ckpt_after_step(lp_run_ckpt *k, long done, int last_step, const lp_mo
     int periodic = k->every > 0 && done % k->every == 0;
     int stop = flag[0] && !last_step;
     if (periodic || stop) save(k, done, m, o);
+    if (stop || last_step) {
+        lp_free(k->frozen_crc);
+        k->frozen_crc = k->st.frozen_crc = NULL;
+    }
     if (!stop) return 0;
     if (flag[0] == 2 && !flag[1])
         lp_info("train: run.max_minutes = %g used up: stopped after step %ld with checkpoint %s/step-%ld.h5; "
