@@ -15,6 +15,23 @@
 #include "llamapro/h5util.h"
 #include "llamapro/model_file.h"
 
+static const char *info_path = "the file"; /* the file being described, for messages */
+
+static void file_damaged(const char *what) __attribute__((noreturn));
+static void file_damaged(const char *what) {
+    char e[256];
+    lp_h5_last_error(e, sizeof e);
+    lp_user_error("%s: damaged file: %s failed (%s)", info_path, what, e);
+}
+
+/* Every HDF5 call here reads the user's file: a failure is that file's damage (a flipped byte in
+ * an object header, a broken link), reported in one line naming it, not an internal error. */
+#define FILE_H5(call, what)                                                                         \
+    do {                                                                                            \
+        if ((long long)(call) < 0) file_damaged(what);                                              \
+    } while (0)
+
+
 static void help(void) {
     printf("usage: llamapro info [--verify] FILE.h5\n\n"
            "Describe a llamapro HDF5 file. For a model (format \"llamapro-model\"): config, tensor and\n"
@@ -38,10 +55,10 @@ static void type_name(hid_t t, char *buf, size_t n) {
 /* Print an attribute's value: numbers (first 16), strings (first 200 characters). */
 static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, void *indent) {
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    LP_CHECK_H5(a, "opening an attribute");
+    FILE_H5(a, "opening an attribute");
     hid_t t = H5Aget_type(a), s = H5Aget_space(a);
-    LP_CHECK_H5(t, "getting an attribute's type");
-    LP_CHECK_H5(s, "getting an attribute's shape");
+    FILE_H5(t, "getting an attribute's type");
+    FILE_H5(s, "getting an attribute's shape");
     hssize_t n = H5Sget_simple_extent_npoints(s);
     printf("%s%s = ", (const char *)indent, name);
     H5T_class_t cls = H5Tget_class(t);
@@ -51,7 +68,7 @@ static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
         lp_free(v);
     } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && n >= 0) {
         double *v = lp_calloc((size_t)n + 1, sizeof(double), "reading an attribute");
-        LP_CHECK_H5(H5Aread(a, H5T_NATIVE_DOUBLE, v), "reading an attribute");
+        FILE_H5(H5Aread(a, H5T_NATIVE_DOUBLE, v), "reading an attribute");
         if (n != 1) printf("[");
         for (hssize_t i = 0; i < n && i < 16; i++) printf("%s%.9g", i ? ", " : "", v[i]);
         if (n > 16) printf(", ... (%lld values)", (long long)n);
@@ -69,7 +86,7 @@ static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
 
 static void print_attrs(hid_t obj, const char *indent) {
     hsize_t idx = 0;
-    LP_CHECK_H5(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, (void *)indent), "listing attributes");
+    FILE_H5(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, (void *)indent), "listing attributes");
 }
 
 typedef struct {
@@ -83,7 +100,7 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     walk_state *w = data;
     if (info->type == H5O_TYPE_GROUP && w->print && strcmp(name, ".")) {
         hid_t g = H5Gopen2(root, name, H5P_DEFAULT);
-        LP_CHECK_H5(g, "opening a group");
+        FILE_H5(g, "opening a group");
         if (info->num_attrs > 0) {
             printf("  /%s/\n", name);
             print_attrs(g, "      ");
@@ -92,10 +109,10 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     }
     if (info->type != H5O_TYPE_DATASET) return 0;
     hid_t d = H5Dopen2(root, name, H5P_DEFAULT);
-    LP_CHECK_H5(d, "opening a dataset");
+    FILE_H5(d, "opening a dataset");
     hid_t s = H5Dget_space(d), t = H5Dget_type(d);
-    LP_CHECK_H5(s, "getting a dataset's shape");
-    LP_CHECK_H5(t, "getting a dataset's type");
+    FILE_H5(s, "getting a dataset's shape");
+    FILE_H5(t, "getting a dataset's type");
     hsize_t dims[32];
     int nd = H5Sget_simple_extent_ndims(s);
     if (nd > 32) nd = 32;
@@ -132,7 +149,7 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
 static void verify_frozen(hid_t f, const lp_model *m, const char *path) {
     if (!lp_h5_exists(f, "train_state")) return;
     hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
-    LP_CHECK_H5(ts, "opening /train_state");
+    FILE_H5(ts, "opening /train_state");
     if (H5Aexists(ts, "frozen_crc32") > 0) {
         uint64_t *want = lp_calloc((size_t)m->n_tensors, sizeof *want, "reading frozen tensor checksums");
         hid_t a = H5Aopen(ts, "frozen_crc32", H5P_DEFAULT), sp = H5Aget_space(a);
@@ -159,9 +176,19 @@ static void verify_frozen(hid_t f, const lp_model *m, const char *path) {
     H5Gclose(ts);
 }
 
+/* H5Ovisit fails on damaged object headers or links: the file's fault, named as such. */
+static void visit_all(hid_t loc, walk_state *w, const char *file) {
+    if (H5Ovisit(loc, H5_INDEX_NAME, H5_ITER_INC, visit, w) < 0) {
+        char e[256];
+        lp_h5_last_error(e, sizeof e);
+        lp_user_error("%s: cannot walk the file's objects (damaged metadata): %s", file, e);
+    }
+}
+
+
 static walk_state walk(hid_t loc, int print) {
     walk_state w = {0, 0, print, NULL};
-    LP_CHECK_H5(H5Ovisit(loc, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking the file");
+    visit_all(loc, &w, info_path);
     return w;
 }
 
@@ -174,7 +201,7 @@ static void describe_model(hid_t f, const char *path) {
            (double)c.norm_eps, (double)c.rope_theta, c.tie_embeddings);
     if (!lp_h5_exists(f, "weights")) lp_user_error("%s: group /weights is missing", path);
     hid_t wg = H5Gopen2(f, "weights", H5P_DEFAULT);
-    LP_CHECK_H5(wg, "opening /weights");
+    FILE_H5(wg, "opening /weights");
     walk_state w = walk(wg, 0);
     printf("tensors: %d, parameters: %llu (%.1f MB as float32)\n", w.datasets, w.elements, w.elements * 4.0 / 1e6);
     unsigned long long trainable = 0;
@@ -186,7 +213,7 @@ static void describe_model(hid_t f, const char *path) {
         int tr = -1;
         if (lp_h5_exists(wg, p)) {
             hid_t lg = H5Gopen2(wg, p, H5P_DEFAULT);
-            LP_CHECK_H5(lg, "opening a layer group");
+            FILE_H5(lg, "opening a layer group");
             lp_h5_attr_read_str(lg, "origin", origin, sizeof origin);
             lp_h5_attr_read_int(lg, "trainable", &tr);
             if (tr > 0) {
@@ -201,7 +228,7 @@ static void describe_model(hid_t f, const char *path) {
     H5Gclose(wg);
     if (lp_h5_exists(f, "expansion")) {
         hid_t g = H5Gopen2(f, "expansion", H5P_DEFAULT);
-        LP_CHECK_H5(g, "opening /expansion");
+        FILE_H5(g, "opening /expansion");
         char *json = lp_h5_attr_read_strdup(g, "json");
         printf("expansion: %s\n", json ? json : "(no json attribute)");
         lp_free(json);
@@ -211,7 +238,7 @@ static void describe_model(hid_t f, const char *path) {
     }
     if (lp_h5_exists(f, "tokenizer")) {
         hid_t d = H5Dopen2(f, "tokenizer", H5P_DEFAULT);
-        LP_CHECK_H5(d, "opening /tokenizer");
+        FILE_H5(d, "opening /tokenizer");
         hid_t s = H5Dget_space(d);
         printf("tokenizer: %lld bytes\n", (long long)H5Sget_simple_extent_npoints(s));
         H5Sclose(s);
@@ -238,7 +265,7 @@ static void print_u64(hid_t g, const char *label, const char *name) {
 static void describe_checkpoint(hid_t f) {
     if (!lp_h5_exists(f, "train_state")) return;
     hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
-    LP_CHECK_H5(ts, "opening /train_state");
+    FILE_H5(ts, "opening /train_state");
     int dp = 0, pp = 0, ranks = 0;
     lp_h5_attr_read_int(ts, "written_dp", &dp);
     lp_h5_attr_read_int(ts, "written_pp", &pp);
@@ -251,18 +278,18 @@ static void describe_checkpoint(hid_t f) {
     H5Gclose(ts);
     int links = 0;
     hid_t wg = H5Gopen2(f, "weights", H5P_DEFAULT);
-    LP_CHECK_H5(wg, "opening /weights");
-    LP_CHECK_H5(H5Lvisit(wg, H5_INDEX_NAME, H5_ITER_INC, count_elink, &links), "listing /weights");
+    FILE_H5(wg, "opening /weights");
+    FILE_H5(H5Lvisit(wg, H5_INDEX_NAME, H5_ITER_INC, count_elink, &links), "listing /weights");
     H5Gclose(wg);
     if (links) printf("frozen tensors: %d external links into %s (not stored here)\n", links, src);
     else printf("frozen tensors: stored in this file\n");
     if (lp_h5_exists(f, "optimizer/m")) {
         hid_t og = H5Gopen2(f, "optimizer/m", H5P_DEFAULT);
-        LP_CHECK_H5(og, "opening /optimizer/m");
+        FILE_H5(og, "opening /optimizer/m");
         walk_state w = {0, 0, 0, NULL};
         printf("trainable tensors (AdamW m and v each):\n");
         w.print = 1;
-        LP_CHECK_H5(H5Ovisit(og, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking /optimizer/m");
+        visit_all(og, &w, info_path);
         printf("trainable: %d tensors, %llu parameters; optimizer state %.1f MB\n", w.datasets, w.elements,
                w.elements * 8.0 / 1e6);
         H5Gclose(og);
@@ -288,6 +315,7 @@ int lp_cmd_info(int argc, char **argv) {
     }
     if (optind != argc - 1) lp_user_error("info: expected one FILE.h5, got %d arguments", argc - optind);
     const char *path = argv[optind];
+    info_path = path;
     hid_t f = lp_h5_open(path, MPI_COMM_WORLD);
     if (lp_world_rank() == 0) {
         struct stat st;
@@ -320,7 +348,7 @@ int lp_cmd_info(int argc, char **argv) {
         /* then every dataset stored in the file, optimizer state included, for its checksum */
         walk_state w = {0, 0, 0, NULL};
         w.verify = path;
-        LP_CHECK_H5(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking the file");
+        visit_all(f, &w, path);
         if (lp_world_rank() == 0) printf("verified: every dataset read back, checksums intact\n");
     }
     lp_h5_close(f);
