@@ -17,6 +17,11 @@ LP_COMMAND(info);
 LP_COMMAND(bench);
 #undef LP_COMMAND
 
+/* The --help paragraph every writing command ends with (the contract in README.md, "Exit codes"). */
+#define LP_HELP_STOP                                                                                \
+    "\nSIGTERM, SIGINT, SIGUSR1 or SIGHUP stop the command: the partial output is removed and the\n"  \
+    "exit status is 128 + the signal number. A full or read-only disk is exit 1 naming the output.\n"
+
 /* Parse "a,b,c" integers into out (at most max); returns count or -1 on a malformed list. */
 int lp_parse_int_list(const char *s, int *out, int max);
 

@@ -22,7 +22,7 @@ static void usage(FILE *f) {
             "       llamapro eval --task arithmetic --model M.h5 --corpus C.h5[:split] [--max-docs N]\n\n"
             "Exact-match accuracy of greedy answers on a corpus made by `prepare --synthetic arithmetic`\n"
             "(default split: test): the model sees \"Q: 37+58=? A:\" and must continue with \"95\".\n"
-            "Prints one line: accuracy, problems.\n");
+            "Prints one line: accuracy, problems.\n" LP_HELP_STOP);
 }
 
 int lp_cmd_eval(int argc, char **argv) {

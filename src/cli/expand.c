@@ -21,7 +21,7 @@ static void usage(FILE *f) {
             "  top         P copies of the last block, stacked after it\n"
             "  bottom      P copies of the first block, stacked before it\n"
             "Before writing, the base and expanded models run on a probe batch; the file is written only\n"
-            "if their logits are bitwise identical.\n");
+            "if their logits are bitwise identical.\n" LP_HELP_STOP);
 }
 
 int lp_cmd_expand(int argc, char **argv) {

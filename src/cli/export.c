@@ -31,7 +31,7 @@ static void help(void) {
            "                    every llamapro command reads back as float32.\n"
            "  --shard-size SIZE largest safetensors shard, bytes with optional K/M/G suffix (default 5G)\n"
            "  -h, --help        this text\n\n"
-           "Runs the same on one rank or under mpiexec (ranks convert their share of the tensors).\n");
+           "Runs the same on one rank or under mpiexec (ranks convert their share of the tensors).\n" LP_HELP_STOP);
 }
 
 /* "5G", "300M", "4096" -> bytes; 0 on a malformed value. */

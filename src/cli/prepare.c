@@ -43,7 +43,7 @@ static void usage(FILE *f) {
         "  --docs N             number of synthetic documents\n"
         "  --seed S             seed of the synthetic generator (default 1); same seed, same corpus\n"
         "  --quiet              no progress lines on stderr\n"
-        "  --help               this text\n");
+        "  --help               this text\n" LP_HELP_STOP);
 }
 
 static double parse_fraction(const char *flag, const char *s) {
