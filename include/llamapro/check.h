@@ -49,6 +49,11 @@ void lp_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void lp_partial_register(const char *path);
 void lp_partial_unregister(const char *path);
 
+/* Run fn on every exit path of this process that goes through lp_exit (errors included, which
+ * skip atexit handlers) and on normal exit (atexit). For releasing what other processes wait on,
+ * like a run directory's lock. At most a few. */
+void lp_exit_hook(void (*fn)(void));
+
 /* For commands that write outputs but do not checkpoint (prepare, expand, export, import, eval,
  * ...): SIGTERM, SIGINT, SIGUSR1 and SIGHUP remove the registered partial outputs (files, or flat
  * directories) and exit with 128 + the signal number, as a shell reports a killed program. Call

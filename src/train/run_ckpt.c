@@ -115,7 +115,8 @@ static void check_space(const lp_run_ckpt *k, const lp_model *m, int final_model
  * clusters use (Lustre, GPFS, NFSv3+), and the record in the file lets a stale lock be judged:
  * same host and the pid gone, or the same Slurm job id (a requeued job), is taken over with a
  * warning; a lock from another host is refused, naming the holder, since its pid cannot be probed.
- * The holder removes it when it exits (atexit); a killed run leaves it for the rule above. */
+ * The holder removes it on every exit (lp_exit_hook: errors too); a killed run leaves it for the
+ * rule above. */
 static char lock_path[LP_CKPT_PATH + 16];
 static char lock_mine[512];
 
@@ -157,7 +158,7 @@ static void lock_take(const char *dir, char *msg, size_t n) {
     for (int attempt = 0; attempt < 2; attempt++) {
         if (link(tmp, lock_path) == 0) {
             unlink(tmp);
-            atexit(lock_release);
+            lp_exit_hook(lock_release); /* error exits too (they skip atexit) */
             return;
         }
         if (errno != EEXIST) {

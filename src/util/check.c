@@ -60,7 +60,25 @@ static void remove_partial(const char *path) {
     rmdir(path);
 }
 
+static void (*exit_hooks[4])(void);
+
+void lp_exit_hook(void (*fn)(void)) {
+    for (int i = 0; i < 4; i++)
+        if (!exit_hooks[i]) {
+            exit_hooks[i] = fn;
+            atexit(fn);
+            return;
+        }
+    LP_ASSERT(0, "registering an exit hook");
+}
+
+static void run_exit_hooks(void) {
+    for (int i = 0; i < 4; i++)
+        if (exit_hooks[i]) exit_hooks[i]();
+}
+
 void lp_exit(int code) {
+    run_exit_hooks();
     /* Only one rank removes partial files: they are shared between ranks. */
     if (lp_world_rank() == 0)
         for (int i = 0; i < LP_MAX_PARTIALS; i++)

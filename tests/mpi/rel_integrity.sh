@@ -46,6 +46,8 @@ expect_fail 1 "exp\.h5: frozen tensor /weights/tok_embeddings changed since" "$L
 mv "$T/exp.h5" "$T/elsewhere.h5"
 expect_fail 1 "step-2\.h5: its frozen tensors are linked to .*exp\.h5, which is missing" \
   "$LLAMAPRO" train --config "$T/run.ini" batch.steps=4 model.path="$T/elsewhere.h5"
+expect_fail 1 "step-2\.h5: /weights/tok_embeddings links to /weights/tok_embeddings in .*exp\.h5, which cannot be opened" \
+  "$LLAMAPRO" info --verify "$C"
 # restored: the run resumes and the checkpoint verifies
 cp "$T/exp.orig.h5" "$T/exp.h5"
 run "$LLAMAPRO" info --verify "$C" > /dev/null

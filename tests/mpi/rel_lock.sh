@@ -28,4 +28,8 @@ expect_fail 1 "in use by another run \(host node-elsewhere, pid 4242, started 20
 # ... unless it is this Slurm job, requeued
 SLURM_JOB_ID=77 "$LLAMAPRO" train --config "$T/run.ini" batch.steps=2 run.resume=never > "$T/requeue.log" 2>&1 || fail "requeued job: $(cat "$T/requeue.log")"
 grep -q "taking over the lock" "$T/requeue.log" || fail "requeued job took the lock silently"
+# a run that fails after taking the lock (a bad token id) releases it
+h5corpus "$T/bad.h5" '[1] + [5] * 99 + [4096] + [7] * 500'
+expect_fail 1 "bad.h5: split 'train': token 4096 at position 100" "$LLAMAPRO" train --config "$T/run.ini" data.train="$T/bad.h5"
+[ ! -e "$T/run/lock" ] || fail "a failed run left its lock"
 echo "rel_lock: ok"
