@@ -60,11 +60,6 @@ void lp_exit_hook(void (*fn)(void));
  * once, after MPI_Init. (train handles these signals itself: checkpoint, then exit 75.) */
 void lp_stop_removes_partials(void);
 
-/* TEST-ONLY hook: with LLAMAPRO_TEST_STALL_OUTPUT=SECONDS in the environment, every writer sleeps
- * that long right after creating its partial output (HDF5 file, corpus, safetensors shard), so a
- * test can deliver a signal or fill the disk while the partial exists. No effect otherwise. */
-void lp_test_stall_output(void);
-
 /* Rank of this process in MPI_COMM_WORLD, 0 before MPI_Init. */
 int lp_world_rank(void);
 

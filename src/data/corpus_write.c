@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
 #include "llamapro/h5util.h"
 
 #define LP_CORPUS_CHUNK 65536 /* tokens per chunk: small enough for cheap random window reads */
@@ -109,7 +110,7 @@ lp_corpus_writer *lp_corpus_writer_create(const char *path, MPI_Comm comm, const
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(w->file, "creating the corpus file");
     H5Pclose(fapl);
-    lp_test_stall_output();
+    lp_test_hook_output_created();
     w->dxpl = H5Pcreate(H5P_DATASET_XFER);
     LP_CHECK_H5(H5Pset_dxpl_mpio(w->dxpl, H5FD_MPIO_COLLECTIVE), "requesting collective writes");
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
 
 /* Chunks of at most this many elements: large enough for fast I/O, small enough that a checksum
  * failure points at a bounded region and the chunk cache stays modest. */
@@ -55,7 +56,7 @@ hid_t lp_h5_create(const char *path, MPI_Comm comm) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(f, "creating an HDF5 file");
     LP_CHECK_H5(H5Pclose(fapl), "closing a property list");
-    lp_test_stall_output();
+    lp_test_hook_output_created();
     return f;
 }
 

@@ -130,15 +130,6 @@ __attribute__((constructor)) static void prefer_romio(void) {
     if (!getenv("OMPI_MCA_io")) setenv("OMPI_MCA_io", "romio321", 0);
 }
 
-void lp_test_stall_output(void) {
-    const char *s = getenv("LLAMAPRO_TEST_STALL_OUTPUT");
-    if (!s || !*s) return;
-    double secs = atof(s);
-    fprintf(stderr, "llamapro: LLAMAPRO_TEST_STALL_OUTPUT: stalling %g s with a partial output open\n", secs);
-    struct timespec t = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
-}
-
 /* A full disk, an exceeded quota or a read-only filesystem is not a bug in llamapro: name the
  * output being written (the newest registered partial) and the errno text, exit 1. */
 static int env_errno(int e) { return e == ENOSPC || e == EDQUOT || e == EROFS; }
