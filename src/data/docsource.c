@@ -355,6 +355,15 @@ int lp_record_text(const lp_docsrc *s, const lp_batch *b, size_t i, const char *
                  (size_t)((const char *)nul - p) + 1);
         return -1;
     }
+    /* an escaped NUL (\u0000) would end cJSON's C string early and silently cut the document */
+    for (size_t i = 0, bs = 0; i < r->len; i++) {
+        if (p[i] == '\\' && bs % 2 == 0 && r->len - i >= 6 && !memcmp(p + i, "\\u0000", 6)) {
+            snprintf(err, errlen, "%s: \\u0000 (a NUL character) at column %zu (expected text without NUL characters)",
+                     loc, i + 1);
+            return -1;
+        }
+        bs = p[i] == '\\' ? bs + 1 : 0; /* backslashes in a row before p[i + 1] */
+    }
     const char *end = NULL;
     cJSON *obj = cJSON_ParseWithLengthOpts(p, r->len, &end, 0);
     if (obj && end && !all_blank(end, r->len - (size_t)(end - p))) {

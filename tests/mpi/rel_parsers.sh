@@ -32,6 +32,8 @@ printf '{"text": "fine"}\n{"text": "a\0b"}\n' > "$T/nul.jsonl"
 prep 'nul.jsonl:2: NUL byte at column 12' "$T/nul.jsonl"
 printf '{"text": "fine"}\n\n{"text": "one"} {"text": "two"}\n' > "$T/trail.jsonl"
 prep 'trail.jsonl:3: data after the JSON object at column 17' "$T/trail.jsonl"
+printf '{"text": "ab\\u0000cd"}\n' > "$T/esc.jsonl"
+prep 'esc.jsonl:1: .u0000 \(a NUL character\) at column 13' "$T/esc.jsonl"
 head -c 20000 "$LP_SOURCE_DIR/README.md" | gzip -c | head -c 2000 > "$T/doc.md.gz"
 prep 'doc.md.gz: cannot read .*truncated' "$T/doc.md.gz"
 
