@@ -3,7 +3,8 @@
 # with exit 1 and exactly one "llamapro:" line on stderr naming the problem (or, where the damage can
 # be harmless - a flipped byte in weight data, a truncated config that is still valid - exit 0), never
 # exit 2, a signal, a hang, sanitizer output or an HDF5/MPI banner, and must leave no output or
-# .partial file. Prints the counts; fails if any case misbehaved. LLAMAPRO may name an ASan build.
+# .partial file. Prints the counts; fails if any case misbehaved. LLAMAPRO may name an ASan build;
+# HOSTILE_WIDE=1 samples more offsets and every value for every key (about 480 cases, ~4 min).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/mpi/rel_common.sh" || exit 1
 O="$T/out"; mkdir -p "$O"
 tried=0; good=0; zero=0; : > "$T/bad.txt"
@@ -26,7 +27,8 @@ hcase() {
   fi
 }
 offsets() { # sampled truncation offsets of a file of $1 bytes
-  local s=$1; printf '%s\n' 0 1 8 512 $((s / 8)) $((s / 4)) $((s / 2)) $((3 * s / 4)) $((s - 1)) |
+  local s=$1; printf '%s\n' 0 1 8 512 $((s / 8)) $((s / 4)) $((s / 2)) $((3 * s / 4)) $((s - 1)) \
+    ${HOSTILE_WIDE:+7 64 2048 $((s / 3)) $((5 * s / 8)) $((7 * s / 8)) $((s - 1024)) $((s - 64))} |
     awk -v s=$s '$1 >= 0 && $1 < s' | sort -n -u
 }
 cut_to() { head -c "$2" "$1" > "$3"; }
@@ -82,7 +84,8 @@ keys="model.dim model.vocab_size model.norm_eps data.seq_len batch.micro_batch b
 # two of seven hostile values per key, rotating, so that every value meets several keys
 vals=("" abc -1 1e999 nan 99999999999999999999 "1 2"); i=0
 for k in $keys; do
-  for v in "${vals[$((i % 7))]}" "${vals[$(((i + 3) % 7))]}"; do
+  sel=("${vals[$((i % 7))]}" "${vals[$(((i + 3) % 7))]}"); [ -z "${HOSTILE_WIDE:-}" ] || sel=("${vals[@]}")
+  for v in "${sel[@]}"; do
     hcase 01 "override $k='$v'" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$O/run" batch.steps=1 "$k=$v"
   done; i=$((i + 1)); done
 for k in method.name optim.schedule parallel.schedule run.resume data.train data.val parallel.partition method.unfreeze; do
