@@ -14,6 +14,8 @@ int lp_cmd_generate(int argc, char **argv);
 int lp_cmd_export(int argc, char **argv);
 int lp_cmd_info(int argc, char **argv);
 int lp_cmd_bench(int argc, char **argv);
+int lp_cmd_bench_network(int argc, char **argv); /* bench --network (src/cli/bench_network.c) */
+int lp_cmd_plan(int argc, char **argv);
 
 /* The --help paragraph every writing command ends with (the contract in README.md, "Exit codes"). */
 #define LP_HELP_STOP                                                                                \
