@@ -72,7 +72,7 @@ void lp_corpus_read_doc_offsets(lp_corpus *c, uint64_t first, size_t n, uint64_t
 
 /* Before any compute: every token id of split `split` of `path` must lie in [0, vocab) (ids
  * stored in a signed or wider type by another tool are checked after conversion to int), and
- * doc_offsets must rise from 0 to the token count. The tokens are read in 1M-token chunks spread
+ * doc_offsets must rise from 0 to the token count. The tokens are read in 64K-token chunks spread
  * over the ranks of comm; a bad id is a user error on every rank naming the file, the split, the
  * first bad position and its value. Collective over comm. */
 void lp_corpus_check_ids(const char *path, const char *split, int vocab, MPI_Comm comm);

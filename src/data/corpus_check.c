@@ -5,7 +5,9 @@
 #include "llamapro/check.h"
 #include "llamapro/corpus.h"
 
-#define LP_SCAN_CHUNK (1u << 20) /* tokens per read: 4 MB of int32, bounded memory at any corpus size */
+/* tokens per read: the writer's chunk (corpus_write.c), so each read decodes whole chunks; 256 KB of
+ * int32, small beside a training run's memory (a bigger buffer shows in its peak resident size) */
+#define LP_SCAN_CHUNK 65536u
 
 /* First index i in [0, n) with v[i] outside [0, vocab), or n. */
 static size_t first_bad(const int *v, size_t n, int vocab) {
@@ -24,7 +26,7 @@ void lp_corpus_check_ids(const char *path, const char *split, int vocab, MPI_Com
     LP_CHECK_MPI(MPI_Comm_size(comm, &size), "checking corpus ids");
     lp_corpus *c = lp_corpus_open(path, split);
     uint64_t n = lp_corpus_n_tokens(c), docs = lp_corpus_n_docs(c);
-    int *buf = lp_calloc(LP_SCAN_CHUNK, sizeof(int), "scanning corpus tokens");
+    int *buf = lp_calloc(LP_SCAN_CHUNK, sizeof(int), "scanning corpus tokens"); /* also LP_SCAN_CHUNK / 2 offsets */
     /* chunk k goes to rank k mod P; each rank stops at its first bad token, and the minimum over
      * ranks is the first bad position of the whole split, whatever the rank count */
     uint64_t bad = UINT64_MAX;
@@ -40,7 +42,7 @@ void lp_corpus_check_ids(const char *path, const char *split, int vocab, MPI_Com
     }
     /* doc_offsets: 0 first, n last, never decreasing (a reader indexes tokens with them) */
     uint64_t bad_off = UINT64_MAX;
-    uint64_t *off = (uint64_t *)(void *)buf, per = LP_SCAN_CHUNK / 2;
+    uint64_t *off = (uint64_t *)(void *)buf, per = LP_SCAN_CHUNK / 2 - 1; /* + 1 overlap fits */
     for (uint64_t k = (uint64_t)rank; k * per < docs + 1; k += (uint64_t)size) {
         uint64_t first = k * per;
         size_t len = (size_t)(docs + 1 - first < per + 1 ? docs + 1 - first : per + 1); /* one overlap */

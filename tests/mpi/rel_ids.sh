@@ -26,6 +26,17 @@ expect_fail 1 "big.h5: split 'train': token 4096 at position 2500" \
 expect_fail 1 "neg.h5: split 'val': token -3 at position 100" \
   "$LLAMAPRO" train --config "$T/run.ini" data.val="x:$T/neg.h5"
 [ ! -e "$T/run/ckpt/latest" ] && [ ! -e "$T/run/final.h5" ] || fail "a refused run wrote a checkpoint"
+# many documents: doc_offsets span several scan chunks (every offset checked, chunk seams included)
+"$PY" - "$T/many.h5" <<'PY'
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1], "w") as f:
+    f.attrs.update({"format": "llamapro-corpus", "format_version": 1, "vocab_size": 4096, "bos_id": 1, "eos_id": 2})
+    for s in ("train", "val"):
+        f[f"splits/{s}/tokens"] = (np.arange(100001) % 4000 + 1).astype("uint16")
+        off = np.arange(0, 100001, 1, dtype="uint64"); off[-1] = 100001
+        f[f"splits/{s}/doc_offsets"] = np.append(off, np.uint64(100001))[:100001]
+PY
+run "$LLAMAPRO" eval --model "$T/exp.h5" --corpus "$T/many.h5:val" --seq-len 16 --max-tokens 64 > /dev/null
 # doc_offsets that point outside the tokens
 "$PY" - "$T/good.h5" <<'PY'
 import sys, h5py, numpy as np
