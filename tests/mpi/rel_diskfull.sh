@@ -36,7 +36,7 @@ w train-precheck "ckpt: 0\.[0-9] MB free, but the next checkpoint needs about [0
 rm -f "$M/fill"
 LLAMAPRO_TEST_STALL_OUTPUT=1 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$M/run" batch.steps=4 > /dev/null 2> "$T/t.err" &
 pid=$!
-for i in $(seq 300); do [ -e "$M/run/ckpt/step-4.h5.partial" ] && break; sleep 0.02; done
+for i in $(seq 1500); do [ -e "$M/run/ckpt/step-4.h5.partial" ] && break; sleep 0.02; done
 fill 0
 wait $pid; rc=$?
 [ $rc = 1 ] || fail "train on a disk that filled up: exit $rc: $(cat "$T/t.err")"

@@ -6,7 +6,7 @@ source "${LP_SOURCE_DIR:?run through ctest}/tests/mpi/rel_common.sh" || exit 1
 host=$(hostname)
 "$LLAMAPRO" train --config "$T/run.ini" batch.steps=100000 run.ckpt_every=0 > "$T/first.log" 2>&1 &
 first=$!
-for i in $(seq 200); do [ -e "$T/run/lock" ] && grep -q "^step" "$T/first.log" && break; sleep 0.1; done
+for i in $(seq 1200); do [ -e "$T/run/lock" ] && grep -q "^step" "$T/first.log" && break; sleep 0.1; done
 [ -e "$T/run/lock" ] || fail "no lock file while a run is live: $(cat "$T/first.log")"
 expect_fail 1 "run directory is in use by another run \(host $host, pid $first, started [0-9]{4}-" \
   $MPI -n 2 "$LLAMAPRO" train --config "$T/run.ini"

@@ -9,9 +9,9 @@ declare -A num=([TERM]=15 [INT]=2 [USR1]=10)
 stop() {
   local sig=$1 partial=$2 out=$3; shift 3
   rm -rf "$partial" "$out"
-  LLAMAPRO_TEST_STALL_OUTPUT=20 "$@" > /dev/null 2> "$T/sig.err" &
+  LLAMAPRO_TEST_STALL_OUTPUT=120 "$@" > /dev/null 2> "$T/sig.err" &
   local pid=$! i
-  for i in $(seq 300); do [ -e "$partial" ] && grep -q STALL "$T/sig.err" && break; sleep 0.02; done
+  for i in $(seq 3000); do [ -e "$partial" ] && grep -q STALL "$T/sig.err" && break; sleep 0.02; done
   [ -e "$partial" ] || fail "$*: no partial output $partial appeared: $(cat "$T/sig.err")"
   kill -"$sig" $pid; wait $pid; local rc=$? want=${WANT:-$((128 + ${num[$sig]}))}
   [ $rc = $want ] || fail "SIG$sig: $*: exit $rc, expected $want: $(cat "$T/sig.err")"
@@ -45,14 +45,14 @@ pid=$!; sleep 0.3; kill -TERM $pid; wait $pid; rc=$?
 # mpirun returns 75, the code jobs/lib.sh requeues on
 $MPI -n 2 "$LLAMAPRO" train --config "$T/run.ini" batch.steps=100000 run.ckpt_every=0 > /dev/null 2> "$T/train.err" &
 pid=$!
-for i in $(seq 300); do grep -q "^step" "$T/train.err" && break; sleep 0.05; done
+for i in $(seq 1200); do grep -q "^step" "$T/train.err" && break; sleep 0.05; done
 kill -USR1 $pid; wait $pid; rc=$?
 [ $rc = 75 ] || fail "train under mpirun: exit $rc after SIGUSR1, expected 75: $(tail -3 "$T/train.err")"
 "$LLAMAPRO" info --verify "$T/run/ckpt/$(cat "$T/run/ckpt/latest")" > /dev/null || fail "the stop checkpoint does not verify"
 # SIGINT to a single-process train: the same clean stop
 "$LLAMAPRO" train --config "$T/run.ini" batch.steps=100000 run.ckpt_every=0 > /dev/null 2> "$T/train.err" &
 pid=$!
-for i in $(seq 300); do [ "$(grep -c "^step" "$T/train.err")" -ge 2 ] && break; sleep 0.05; done
+for i in $(seq 1200); do [ "$(grep -c "^step" "$T/train.err")" -ge 2 ] && break; sleep 0.05; done
 kill -INT $pid; wait $pid; rc=$?
 [ $rc = 75 ] || fail "train: exit $rc after SIGINT, expected 75: $(tail -3 "$T/train.err")"
 grep -q "SIGINT received: stopped after step" "$T/train.err" || fail "train did not name SIGINT"
