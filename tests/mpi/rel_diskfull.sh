@@ -34,7 +34,7 @@ w train-precheck "ckpt: 0\.[0-9] MB free, but the next checkpoint needs about [0
 [ "$(cat "$M/run/ckpt/latest")" = step-2.h5 ] || fail "latest changed"
 # the disk fills while step-4 is being written (the test-only stall holds the partial open)
 rm -f "$M/fill"
-LLAMAPRO_TEST_STALL_OUTPUT=1 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$M/run" batch.steps=4 > /dev/null 2> "$T/t.err" &
+LLAMAPRO_TEST_STALL_OUTPUT=3 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$M/run" batch.steps=4 > /dev/null 2> "$T/t.err" &
 pid=$!
 for i in $(seq 1500); do [ -e "$M/run/ckpt/step-4.h5.partial" ] && break; sleep 0.02; done
 fill 0
