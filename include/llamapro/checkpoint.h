@@ -58,9 +58,8 @@ typedef struct {
  * newest `keep_last` (<= 0 keeps all; never the one `latest` names). Frozen tensors become
  * external links into `frozen_source` when it is non-NULL (it must hold the same frozen weights:
  * the model file training started from), copies otherwise. Collective over comm; tensors whose
- * data is NULL on a rank are written by a rank that holds them. The environment variable
- * LLAMAPRO_TEST_SLOW_CKPT=SECONDS[@STEP] sleeps that long before the file is closed (of step STEP
- * only, when given), so that tests can signal or kill ranks inside the write window. Stats into *stats when non-NULL. */
+ * data is NULL on a rank are written by a rank that holds them. Before the file is closed it
+ * calls the test-only lp_test_hook_ckpt_write (test_hook.h), a no-op outside the test suite. Stats into *stats when non-NULL. */
 void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const lp_train_state *st,
                   const char *frozen_source, int keep_last, MPI_Comm comm, lp_ckpt_stats *stats);
 

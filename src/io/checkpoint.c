@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
 #include "llamapro/h5util.h"
 #include "llamapro/model_file.h"
 
@@ -191,15 +192,7 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
         LP_CHECK_H5(H5Pclose(dxpl), "closing a property list");
     }
     LP_CHECK_H5(H5Gclose(ts), "closing /train_state");
-    /* Test hook: LLAMAPRO_TEST_SLOW_CKPT=SECONDS[@STEP] sleeps inside the write (of step STEP only). */
-    const char *slow = getenv("LLAMAPRO_TEST_SLOW_CKPT");
-    double secs = slow ? atof(slow) : 0;
-    const char *at = slow ? strchr(slow, '@') : NULL;
-    if (secs > 0 && (!at || atol(at + 1) == st->step)) {
-        lp_info("checkpoint: LLAMAPRO_TEST_SLOW_CKPT: sleeping %g s inside the write of %s", secs, partial);
-        struct timespec ts_sleep = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
-        nanosleep(&ts_sleep, NULL);
-    }
+    lp_test_hook_ckpt_write(partial, st->step); /* test-only: see test_hook.h */
     lp_h5_close(f);
     LP_CHECK_MPI(MPI_Barrier(comm), "waiting for all ranks to close the checkpoint");
     if (rank == 0) {
