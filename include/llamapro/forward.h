@@ -74,6 +74,10 @@ size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int 
  * trainable head tensor. */
 int lp_acts_needs_backward(const lp_model *m, int l0, int l1, int head);
 
+/* Seconds the blocks spent in attention (forward and backward kernels) since the process started:
+ * a profile counter beside lp_gemm_seconds (gemm.h), for per-phase breakdowns. */
+double lp_attention_seconds(void);
+
 /* One layer: resid[l] -> resid[l+1] for the first a->cur_B * a->cur_T rows. */
 void lp_block_forward(const lp_model *m, lp_acts *a, int l);
 /* Input gradient of layer l: from a->dres[cur] (d resid[l+1]) to the other dres (d resid[l]);

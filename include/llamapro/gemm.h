@@ -62,6 +62,10 @@ static inline float lp_bf16_to_float(lp_bf16 h) {
     return v.f;
 }
 
+/* Seconds spent inside lp_gemm_ex since the process started (main thread's calls; a profile
+ * counter for per-phase breakdowns: read it before and after a step). */
+double lp_gemm_seconds(void);
+
 /* Measure this process's GEMM rate (GFLOP/s) in precision `prec` on an [M,K]x[K,N]^T product
  * (bf16: weights pre-packed, as the frozen layers run), best of `reps`. */
 double lp_gemm_measure_gflops_prec(lp_precision prec, int M, int N, int K, int reps);

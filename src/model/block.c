@@ -11,10 +11,16 @@
  * input in bf16 directly where it is the only reader (RMSNorm, SwiGLU); fp32 values that other
  * kernels also read (attention output, residual gradients) get one conversion pass.
  */
+#include <omp.h>
+
 #include "llamapro/check.h"
 #include "llamapro/forward.h"
 #include "llamapro/gemm.h"
 #include "llamapro/kernels.h"
+
+static double attention_seconds;
+
+double lp_attention_seconds(void) { return attention_seconds; }
 
 /* see lp_acts: one slot shared by the held layers before first_bwd, then one per layer */
 static lp_layer_acts *slot(lp_acts *a, int l) {
@@ -74,7 +80,9 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     rmsnorm(&d, s->ln1, s->ln1h, s->rstd1, x, d.attn_norm, eps);
     lp_layer_linear(m, l, LP_G_QKV, d.N, IN(d, s->ln1, s->ln1h), 0.0f, s->qkv);          /* [N,QKV] */
     lp_rope_apply(s->qkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, +1); /* q and k */
+    double t0 = omp_get_wtime();
     lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);                 /* [N,Y] */
+    attention_seconds += omp_get_wtime() - t0;
     for (size_t i = 0; i < (size_t)d.N * d.C; i++) s->xmid[i] = x[i];
     lp_layer_linear(m, l, LP_G_WO, d.N, as_input(&d, s->attyh, s->atty, (size_t)d.N * d.Y), 1.0f, s->xmid); /* x + atty wo^T */
     rmsnorm(&d, s->ln2, s->ln2h, s->rstd2, s->xmid, d.mlp_norm, eps);
@@ -106,7 +114,9 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     /* attention: datty = dxmid wo ; dqkv = attention'(datty) with RoPE rotated back ;
      * dln1 = dqkv Wqkv ; dx = dxmid + rmsnorm'(dln1) */
     lp_layer_linear_backward(m, l, LP_G_WO, d.N, as_input(&d, a->dxmidh, a->dxmid, nc), 0.0f, a->datty);
+    double t0 = omp_get_wtime();
     lp_attention_backward(a->dqkv, a->datt_scratch, a->datty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);
+    attention_seconds += omp_get_wtime() - t0;
     lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
     lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);
     for (size_t i = 0; i < nc; i++) dx[i] = a->dxmid[i];

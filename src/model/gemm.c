@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <dnnl.h>
+#include <dnnl_debug.h>
 
 #include "llamapro/blas_select.h"
 #include "llamapro/check.h"
@@ -154,16 +155,23 @@ static void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const lp
     DNNL_CHECK(dnnl_stream_wait(stream), "waiting for a bf16 matmul");
 }
 
+static double gemm_seconds;
+
+double lp_gemm_seconds(void) { return gemm_seconds; }
+
 void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K, float alpha, const void *A,
                 int lda, const void *B, int ldb, const lp_packed *packed, float beta, float *C, int ldc) {
     if (M == 0 || N == 0) return;
+    int timed = !omp_in_parallel();
+    double t0 = timed ? omp_get_wtime() : 0;
     if (prec == LP_BF16) {
         gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
-        return;
+    } else {
+        LP_ASSERT(packed == NULL, "passing a packed bf16 weight to an fp32 GEMM");
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                    alpha, A, lda, B, ldb, beta, C, ldc);
     }
-    LP_ASSERT(packed == NULL, "passing a packed bf16 weight to an fp32 GEMM");
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    if (timed) gemm_seconds += omp_get_wtime() - t0;
 }
 
 void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
