@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum { LP_FP32 = 0, LP_BF16 = 1 } lp_precision;
 typedef uint16_t lp_bf16; /* the upper half of an IEEE float, round to nearest even */
@@ -46,6 +47,8 @@ void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
 /* Pack the bf16 weight W[N, K] (row stride ldw) for products y[M, N] = x[M, K] W^T; M is the row
  * count the layout is chosen for (other M reuse it). Called at load time, never in a step. */
 lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw);
+/* Pack new values of the same W (same ldw) into p: a trainable layer after an optimizer step. */
+void lp_gemm_repack(lp_packed *p, const lp_bf16 *W);
 void lp_gemm_pack_free(lp_packed *p);
 size_t lp_gemm_pack_bytes(const lp_packed *p);
 
@@ -65,6 +68,8 @@ static inline float lp_bf16_to_float(lp_bf16 h) {
 /* Seconds spent inside lp_gemm_ex since the process started (main thread's calls; a profile
  * counter for per-phase breakdowns: read it before and after a step). */
 double lp_gemm_seconds(void);
+/* Per bf16 GEMM shape: calls, seconds and GFLOP/s so far, one line each, to f. */
+void lp_gemm_profile(FILE *f);
 
 /* Measure this process's GEMM rate (GFLOP/s) in precision `prec` on an [M,K]x[K,N]^T product
  * (bf16: weights pre-packed, as the frozen layers run), best of `reps`. */

@@ -66,9 +66,9 @@ typedef struct {
     int marked_trainable; /* the layer's `trainable` flag in a model file: set by lp_model_load and
                            * by expand; a record only, it allocates no gradients */
     char origin[32];   /* "base:3" or "copy-of:3" */
-    /* precision bf16 only (lp_model_set_precision): the weight matrices' bf16 forms. A layer that
-     * runs a backward pass keeps a plain bf16 copy of its block (both GEMM orientations read it);
-     * a layer that only runs forward keeps its four weight groups pre-packed instead. */
+    /* precision bf16 only (lp_model_set_precision): the weight matrices' bf16 forms. Every held
+     * layer keeps its four weight groups pre-packed for the forward product; a layer that runs a
+     * backward pass also keeps a plain bf16 copy of its block for dx = dy W. */
     lp_bf16 *wbf16;    /* [lp_layer_numel] same layout as params, or NULL */
     lp_packed *packed[4]; /* by LP_G_QKV.. group, or NULL */
 } lp_layer;
@@ -91,6 +91,7 @@ typedef struct {
     int l0, l1;            /* layers [l0, l1) are held (params non-NULL); 0, L for a whole model */
     lp_precision precision; /* GEMM precision (lp_model_set_precision); LP_FP32 after alloc */
     lp_bf16 *output_bf16;  /* [V, C] bf16 copy of the LM head (bf16 and head held), or NULL */
+    lp_packed *output_packed; /* the LM head packed for the logits product, or NULL */
 } lp_model;
 
 /* Allocate a zeroed model of config `c` (all layers held) and build its tensor table; origins
@@ -129,8 +130,9 @@ size_t lp_model_numel(const lp_model *m, int trainable_only);
 
 /* Switch the model's GEMMs to precision p. For bf16: make the bf16 forms of every held weight
  * matrix (see lp_layer; the fp32 masters stay: the optimizer, checkpoints and the final model read
- * them). Layers before lp_model_first_backward_layer are packed for row count M (B*T of the run;
- * other row counts reuse the layout), so set trainable flags first; call before the first pass.
+ * them), packed for row count M (B*T of the run; other row counts reuse the layout). Layers from
+ * lp_model_first_backward_layer on also get plain copies, so set trainable flags first; call
+ * before the first pass.
  * fp32 frees the bf16 forms. User error (one line) if the CPU cannot run bf16 matmuls. */
 void lp_model_set_precision(lp_model *m, lp_precision p, int M);
 /* Refresh the bf16 copies of trainable tensors from their fp32 masters: after every optimizer

@@ -85,7 +85,8 @@ const float *lp_decoder_step(lp_decoder *d, const lp_model *m, int token) {
     lp_rmsnorm_forward(d->ln, d->rstd, d->x, m->norm, 1, C, c->norm_eps);
     if (m->precision == LP_BF16) {
         lp_to_bf16(d->xh, d->ln, (size_t)C);
-        lp_gemm_ex(LP_BF16, 0, 1, 1, c->vocab_size, C, 1.0f, d->xh, C, m->output_bf16, C, NULL, 0.0f, d->logits, c->vocab_size);
+        lp_gemm_ex(LP_BF16, 0, 1, 1, c->vocab_size, C, 1.0f, d->xh, C, NULL, C, m->output_packed, 0.0f, d->logits,
+                   c->vocab_size);
     } else {
         lp_gemm(0, 1, 1, c->vocab_size, C, 1.0f, d->ln, C, m->output, C, 0.0f, d->logits, c->vocab_size);
     }

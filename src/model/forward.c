@@ -30,7 +30,7 @@ double lp_head_forward(const lp_model *m, lp_acts *a, const int *targets, long *
         /* lnf in fp32 too: the head's weight gradient and tests read it; the GEMM reads bf16 */
         lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
         lp_to_bf16(a->lnfh, a->lnf, (size_t)N * C);
-        lp_gemm_ex(LP_BF16, 0, 1, N, V, C, 1.0f, a->lnfh, C, m->output_bf16, C, NULL, 0.0f, a->logits, V); /* [N,V] */
+        lp_gemm_ex(LP_BF16, 0, 1, N, V, C, 1.0f, a->lnfh, C, NULL, C, m->output_packed, 0.0f, a->logits, V); /* [N,V] */
     } else {
         lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
         lp_gemm(0, 1, N, V, C, 1.0f, a->lnf, C, m->output, C, 0.0f, a->logits, V); /* [N,V] */

@@ -75,6 +75,7 @@ typedef struct {
     const dnnl_memory_desc_t *wmd; /* packed weights' layout (packed entries) */
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
+    double secs; long calls;
 } entry;
 
 enum { MAX_ENTRIES = 256 };
@@ -83,9 +84,10 @@ static int n_cache;
 
 struct lp_packed {
     int N, K;
-    dnnl_memory_desc_t md;
+    dnnl_memory_desc_t md; /* the blocked layout the matmul chose */
     void *data;
-    dnnl_memory_t mem;
+    dnnl_primitive_t reorder; /* plain W -> data, kept for lp_gemm_repack */
+    dnnl_memory_t src, dst;
 };
 
 static dnnl_primitive_t make_matmul(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
@@ -129,7 +131,7 @@ static entry *find_or_create(int ta, int tb, int M, int N, int K, float alpha, i
     LP_ASSERT(n_cache < MAX_ENTRIES, "caching more bf16 matmul shapes than expected");
     dnnl_start();
     entry *e = &cache[n_cache++];
-    *e = (entry){ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, alpha, beta, pk ? &pk->md : NULL, NULL, NULL, NULL, NULL};
+    *e = (entry){ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, alpha, beta, pk ? &pk->md : NULL, NULL, NULL, NULL, NULL, 0, 0};
     dnnl_memory_desc_t a, b, c;
     md_strided(&a, M, K, lda, ta, dnnl_bf16);
     if (pk) b = pk->md;
@@ -151,8 +153,10 @@ static void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const lp
     DNNL_CHECK(dnnl_memory_set_data_handle(e->b, pk ? pk->data : (void *)B), "binding a matmul operand");
     DNNL_CHECK(dnnl_memory_set_data_handle(e->c, C), "binding a matmul operand");
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    double t0 = omp_get_wtime();
     DNNL_CHECK(dnnl_primitive_execute(e->prim, stream, 3, args), "running a bf16 matmul");
     DNNL_CHECK(dnnl_stream_wait(stream), "waiting for a bf16 matmul");
+    e->secs += omp_get_wtime() - t0; e->calls++;
 }
 
 static double gemm_seconds;
@@ -196,25 +200,26 @@ lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw) {
     p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_destroy(mm);
     dnnl_primitive_desc_destroy(pd);
-    /* ... and reorder W^T (W read with transposed strides) into it */
+    /* ... and reorder W^T (W read with transposed strides) into it; the reorder is kept so that a
+     * trainable layer's packed form can follow its weights after every optimizer step */
     md_strided(&plain, K, N, ldw, 1, dnnl_bf16);
     size_t bytes = dnnl_memory_desc_get_size(&p->md);
     p->data = lp_calloc(bytes, 1, "allocating a packed weight");
-    dnnl_memory_t src, dst;
-    DNNL_CHECK(dnnl_memory_create(&src, &plain, engine, (void *)W), "wrapping a weight");
-    DNNL_CHECK(dnnl_memory_create(&dst, &p->md, engine, p->data), "wrapping a packed weight");
+    DNNL_CHECK(dnnl_memory_create(&p->src, &plain, engine, DNNL_MEMORY_NONE), "wrapping a weight");
+    DNNL_CHECK(dnnl_memory_create(&p->dst, &p->md, engine, p->data), "wrapping a packed weight");
     dnnl_primitive_desc_t rpd;
     DNNL_CHECK(dnnl_reorder_primitive_desc_create(&rpd, &plain, engine, &p->md, engine, NULL), "describing a packing");
-    dnnl_primitive_t r;
-    DNNL_CHECK(dnnl_primitive_create(&r, rpd), "creating a packing");
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
-    DNNL_CHECK(dnnl_primitive_execute(r, stream, 2, args), "packing a weight");
-    DNNL_CHECK(dnnl_stream_wait(stream), "packing a weight");
-    dnnl_primitive_destroy(r);
+    DNNL_CHECK(dnnl_primitive_create(&p->reorder, rpd), "creating a packing");
     dnnl_primitive_desc_destroy(rpd);
-    dnnl_memory_destroy(src);
-    dnnl_memory_destroy(dst);
+    lp_gemm_repack(p, W);
     return p;
+}
+
+void lp_gemm_repack(lp_packed *p, const lp_bf16 *W) {
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->src, (void *)W), "binding a weight");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, p->src}, {DNNL_ARG_TO, p->dst}};
+    DNNL_CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing a weight");
+    DNNL_CHECK(dnnl_stream_wait(stream), "packing a weight");
 }
 
 void lp_gemm_pack_free(lp_packed *p) {
@@ -222,6 +227,9 @@ void lp_gemm_pack_free(lp_packed *p) {
     /* cached primitives keep a pointer to the layout: drop the entries made for this weight */
     for (int i = 0; i < n_cache; i++)
         if (cache[i].wmd == &p->md) cache[i].wmd = NULL, cache[i].packed = -1; /* never matches again */
+    dnnl_primitive_destroy(p->reorder);
+    dnnl_memory_destroy(p->src);
+    dnnl_memory_destroy(p->dst);
     lp_free(p->data);
     lp_free(p);
 }
@@ -280,4 +288,14 @@ const char *lp_gemm_library_bf16(void) {
     snprintf(buf, sizeof buf, "oneDNN %d.%d.%d, ISA %s%s", v->major, v->minor, v->patch,
              dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()), lp_gemm_bf16_native() ? "" : " (bf16 emulated in fp32 units)");
     return buf;
+}
+
+void lp_gemm_profile(FILE *f) {
+    for (int i = 0; i < n_cache; i++) {
+        const entry *e = &cache[i];
+        if (e->calls)
+            fprintf(f, "bf16 gemm %s%s %5d x %5d x %5d%s%s: %6ld calls %8.3f s %6.1f GFLOP/s\n", e->ta ? "T" : "N",
+                    e->tb ? "T" : "N", e->M, e->N, e->K, e->packed > 0 ? " packed" : "", e->beta != 0 ? " +C" : "",
+                    e->calls, e->secs, 2.0 * e->M * e->N * (double)e->K * e->calls / e->secs * 1e-9);
+    }
 }

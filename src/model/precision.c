@@ -1,11 +1,13 @@
 /* precision.c - the model's bf16 weight forms and the per-layer linear maps (see model.h).
  *
- * Why two forms: a frozen layer before the first trainable one only ever runs y = x W^T, so its
- * weights are packed once into oneDNN's blocked layout (4-8% faster GEMMs, and W never changes);
- * a layer that runs backward also needs dx = dy W, the other orientation, which the plain bf16
- * copy serves with transposed strides at full speed (measured: 400-430 GFLOP/s both ways on the
- * Zen 4 host, against 410-440 packed). Trainable layers keep fp32 masters; their bf16 copy is
- * refreshed by lp_model_sync_bf16 after each optimizer step.
+ * Two forms, chosen by measurement (Zen 4, 2 threads, inside the bench step): the forward product
+ * y = x W^T runs 15-25% faster on weights pre-packed in oneDNN's blocked layout than on plain
+ * row-major bf16 (in isolation the gap is 4-8%; inside a step the plain layout also costs cache
+ * misses), so every layer's four weight groups are packed once at load. The input-gradient product
+ * dx = dy W needs W in the other orientation, which the plain bf16 copy serves with strides at
+ * packed-forward speed, so layers that run backward (from the first trainable one on) also keep
+ * it. Trainable layers keep fp32 masters; lp_model_sync_bf16 refreshes both bf16 forms after each
+ * optimizer step (a conversion and a reorder: a few ms for the bench's two blocks).
  */
 #include <string.h>
 
@@ -32,7 +34,19 @@ static void free_bf16(lp_model *m) {
         for (int g = 0; g < LP_G_N; g++) lp_gemm_pack_free(ly->packed[g]), ly->packed[g] = NULL;
     }
     lp_free(m->output_bf16);
+    lp_gemm_pack_free(m->output_packed);
     m->output_bf16 = NULL;
+    m->output_packed = NULL;
+}
+
+static void pack_layer(lp_model *m, lp_layer *ly, const lp_bf16 *w, int M) {
+    for (int g = 0; g < LP_G_N; g++) {
+        int in, out;
+        lp_group_dims(&m->cfg, g, &in, &out);
+        const lp_bf16 *wg = w + lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
+        if (ly->packed[g]) lp_gemm_repack(ly->packed[g], wg);
+        else ly->packed[g] = lp_gemm_pack(M, out, in, wg, in);
+    }
 }
 
 void lp_model_set_precision(lp_model *m, lp_precision p, int M) {
@@ -46,24 +60,22 @@ void lp_model_set_precision(lp_model *m, lp_precision p, int M) {
     for (int l = 0; l < c->n_layers; l++) {
         lp_layer *ly = &m->layers[l];
         if (!ly->params) continue;
+        lp_bf16 *w;
         if (l >= first_bwd) {
-            ly->wbf16 = lp_calloc(per, sizeof(lp_bf16), "allocating bf16 weights");
-            lp_to_bf16(ly->wbf16, ly->params, per);
-            continue;
+            w = ly->wbf16 = lp_calloc(per, sizeof(lp_bf16), "allocating bf16 weights");
+        } else {
+            if (!tmp) tmp = lp_calloc(per, sizeof(lp_bf16), "allocating bf16 weights");
+            w = tmp;
         }
-        if (!tmp) tmp = lp_calloc(per, sizeof(lp_bf16), "allocating bf16 weights");
-        lp_to_bf16(tmp, ly->params, per);
-        for (int g = 0; g < LP_G_N; g++) {
-            int in, out;
-            lp_group_dims(c, g, &in, &out);
-            ly->packed[g] = lp_gemm_pack(M, out, in, tmp + lp_layer_tensor_offset(c, group_tensor[g]), in);
-        }
+        lp_to_bf16(w, ly->params, per);
+        pack_layer(m, ly, w, M);
     }
     lp_free(tmp);
     if (m->output) {
-        size_t VC = (size_t)c->vocab_size * c->dim;
-        m->output_bf16 = lp_calloc(VC, sizeof(lp_bf16), "allocating the bf16 LM head");
-        lp_to_bf16(m->output_bf16, m->output, VC);
+        int V = c->vocab_size, C = c->dim;
+        m->output_bf16 = lp_calloc((size_t)V * C, sizeof(lp_bf16), "allocating the bf16 LM head");
+        lp_to_bf16(m->output_bf16, m->output, (size_t)V * C);
+        m->output_packed = lp_gemm_pack(M, V, C, m->output_bf16, C);
     }
 }
 
@@ -72,11 +84,16 @@ void lp_model_sync_bf16(lp_model *m) {
     const lp_config *c = &m->cfg;
     for (int l = 0; l < c->n_layers; l++) {
         lp_layer *ly = &m->layers[l];
-        if (ly->wbf16 && ly->trainable) lp_to_bf16(ly->wbf16, ly->params, lp_layer_numel(c));
-        LP_ASSERT(!ly->trainable || !ly->packed[0], "a trainable layer has packed weights");
+        if (!ly->params || !ly->trainable) continue;
+        LP_ASSERT(ly->wbf16 != NULL, "a trainable layer without its bf16 copy");
+        lp_to_bf16(ly->wbf16, ly->params, lp_layer_numel(c));
+        pack_layer(m, ly, ly->wbf16, 0);
     }
     lp_tensor *out = lp_model_tensor(m, c->tie_embeddings ? "tok_embeddings" : "output");
-    if (m->output_bf16 && out->trainable) lp_to_bf16(m->output_bf16, m->output, (size_t)c->vocab_size * c->dim);
+    if (m->output_bf16 && out->trainable) {
+        lp_to_bf16(m->output_bf16, m->output, (size_t)c->vocab_size * c->dim);
+        lp_gemm_repack(m->output_packed, m->output_bf16);
+    }
 }
 
 size_t lp_model_bf16_bytes(const lp_model *m) {
@@ -86,6 +103,7 @@ size_t lp_model_bf16_bytes(const lp_model *m) {
         for (int g = 0; g < LP_G_N; g++) b += lp_gemm_pack_bytes(m->layers[l].packed[g]);
     }
     if (m->output_bf16) b += (size_t)m->cfg.vocab_size * m->cfg.dim * sizeof(lp_bf16);
+    b += lp_gemm_pack_bytes(m->output_packed);
     return b;
 }
 
@@ -95,9 +113,8 @@ void lp_layer_linear(const lp_model *m, int l, int g, int M, const void *x, floa
     lp_group_dims(&m->cfg, g, &in, &out);
     size_t off = lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
     if (m->precision == LP_BF16) {
-        LP_ASSERT(ly->packed[g] || ly->wbf16, "running a bf16 layer without bf16 weights (lp_model_set_precision)");
-        lp_gemm_ex(LP_BF16, 0, 1, M, out, in, 1.0f, x, in, ly->wbf16 ? ly->wbf16 + off : NULL, in, ly->packed[g], beta,
-                   y, out);
+        LP_ASSERT(ly->packed[g], "running a bf16 layer without bf16 weights (lp_model_set_precision)");
+        lp_gemm_ex(LP_BF16, 0, 1, M, out, in, 1.0f, x, in, NULL, in, ly->packed[g], beta, y, out);
     } else {
         lp_gemm_ex(LP_FP32, 0, 1, M, out, in, 1.0f, x, in, ly->params + off, in, NULL, beta, y, out);
     }
