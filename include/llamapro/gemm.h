@@ -14,10 +14,10 @@
  *    matmul primitive, created once per (shape, strides, transposes, beta) and cached, so a step
  *    after the first creates and allocates nothing. Must not be called inside a parallel region.
  *
- * A pre-packed weight (lp_packed, bf16 only) replaces B for the forward product y = x W^T
- * (trans_b = 1): W is copied once into oneDNN's preferred blocked layout, which runs 4-8% faster
- * than the plain layout and never changes for a frozen layer. A packed weight serves only that
- * orientation; the input-gradient product dx = dy W reads the plain bf16 W with strides.
+ * A pre-packed weight (lp_packed, bf16 only) replaces B: W is copied once into oneDNN's preferred
+ * blocked layout for one orientation (trans_b as packed), which runs 4-8% faster than the plain
+ * layout in isolation and 15-25% faster inside a training step, and never changes for a frozen
+ * layer.
  */
 #ifndef LLAMAPRO_GEMM_H
 #define LLAMAPRO_GEMM_H
@@ -35,8 +35,8 @@ typedef struct lp_packed lp_packed;
 int lp_precision_parse(const char *s);
 const char *lp_precision_name(lp_precision p);
 
-/* C = alpha op(A) op(B) + beta C in precision `prec` (see above). With `packed` non-NULL (bf16,
- * trans_b = 1 only) B/ldb are ignored and the packed weight is used; its N, K must match. */
+/* C = alpha op(A) op(B) + beta C in precision `prec` (see above). With `packed` non-NULL (bf16)
+ * B/ldb are ignored and the packed weight is used; its N, K and orientation must match. */
 void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K, float alpha, const void *A,
                 int lda, const void *B, int ldb, const lp_packed *packed, float beta, float *C, int ldc);
 
@@ -44,9 +44,11 @@ void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K
 void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
-/* Pack the bf16 weight W[N, K] (row stride ldw) for products y[M, N] = x[M, K] W^T; M is the row
- * count the layout is chosen for (other M reuse it). Called at load time, never in a step. */
-lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw);
+/* Pack the bf16 weight for products C[M, N] = A[M, K] op(W): trans = 1, op(W) = W^T with W
+ * stored [N, K] (the forward y = x W^T); trans = 0, W stored [K, N] (the input gradient dx = dy W).
+ * ldw is W's row stride; M is the row count the layout is chosen for (other M reuse it). Called
+ * at load time, never in a step. */
+lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw, int trans);
 /* Pack new values of the same W (same ldw) into p: a trainable layer after an optimizer step. */
 void lp_gemm_repack(lp_packed *p, const lp_bf16 *W);
 void lp_gemm_pack_free(lp_packed *p);

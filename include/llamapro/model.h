@@ -67,10 +67,13 @@ typedef struct {
                            * by expand; a record only, it allocates no gradients */
     char origin[32];   /* "base:3" or "copy-of:3" */
     /* precision bf16 only (lp_model_set_precision): the weight matrices' bf16 forms. Every held
-     * layer keeps its four weight groups pre-packed for the forward product; a layer that runs a
-     * backward pass also keeps a plain bf16 copy of its block for dx = dy W. */
-    lp_bf16 *wbf16;    /* [lp_layer_numel] same layout as params, or NULL */
-    lp_packed *packed[4]; /* by LP_G_QKV.. group, or NULL */
+     * layer keeps its four weight groups pre-packed for the forward product y = x W^T; a layer
+     * that runs a backward pass also keeps them packed for dx = dy W; a trainable layer also keeps
+     * a plain bf16 copy of its block (the weight-gradient GEMMs never read weights; the copy is
+     * what its packed forms are refreshed from). */
+    lp_bf16 *wbf16;       /* [lp_layer_numel] same layout as params, or NULL */
+    lp_packed *packed[4]; /* forward, by LP_G_QKV.. group, or NULL */
+    lp_packed *packed_bwd[4]; /* input gradient, by group, or NULL */
 } lp_layer;
 
 /* The four weight groups of a layer, one GEMM each: wq|wk|wv, wo, w1|w3, w2. */
@@ -131,8 +134,8 @@ size_t lp_model_numel(const lp_model *m, int trainable_only);
 /* Switch the model's GEMMs to precision p. For bf16: make the bf16 forms of every held weight
  * matrix (see lp_layer; the fp32 masters stay: the optimizer, checkpoints and the final model read
  * them), packed for row count M (B*T of the run; other row counts reuse the layout). Layers from
- * lp_model_first_backward_layer on also get plain copies, so set trainable flags first; call
- * before the first pass.
+ * lp_model_first_backward_layer on also get the backward forms, so set trainable flags first;
+ * call before the first pass.
  * fp32 frees the bf16 forms. User error (one line) if the CPU cannot run bf16 matmuls. */
 void lp_model_set_precision(lp_model *m, lp_precision p, int M);
 /* Refresh the bf16 copies of trainable tensors from their fp32 masters: after every optimizer

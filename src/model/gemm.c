@@ -83,7 +83,7 @@ static entry cache[MAX_ENTRIES];
 static int n_cache;
 
 struct lp_packed {
-    int N, K;
+    int N, K, trans; /* op(B) = W^T (trans, W stored [N, K]) or W (W stored [K, N]) */
     dnnl_memory_desc_t md; /* the blocked layout the matmul chose */
     void *data;
     dnnl_primitive_t reorder; /* plain W -> data, kept for lp_gemm_repack */
@@ -147,7 +147,7 @@ static entry *find_or_create(int ta, int tb, int M, int N, int K, float alpha, i
 static void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const lp_bf16 *A, int lda, const lp_bf16 *B,
                       int ldb, const lp_packed *pk, float beta, float *C, int ldc) {
     LP_ASSERT(!omp_in_parallel(), "calling a bf16 GEMM inside a parallel region");
-    if (pk) LP_ASSERT(tb && pk->N == N && pk->K == K, "using a packed weight of another shape or orientation");
+    if (pk) LP_ASSERT(tb == pk->trans && pk->N == N && pk->K == K, "using a packed weight of another shape or orientation");
     entry *e = find_or_create(ta, tb, M, N, K, alpha, lda, ldb, pk, beta, ldc);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->a, (void *)A), "binding a matmul operand");
     DNNL_CHECK(dnnl_memory_set_data_handle(e->b, pk ? pk->data : (void *)B), "binding a matmul operand");
@@ -184,11 +184,12 @@ void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw) {
+lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw, int trans) {
     dnnl_start();
     lp_packed *p = lp_calloc(1, sizeof *p, "allocating a packed weight");
     p->N = N;
     p->K = K;
+    p->trans = trans;
     /* let the matmul for this shape choose the weights' layout ... */
     dnnl_memory_desc_t a, b, c, plain;
     md_strided(&a, M, K, K, 0, dnnl_bf16);
@@ -200,9 +201,9 @@ lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw) {
     p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_destroy(mm);
     dnnl_primitive_desc_destroy(pd);
-    /* ... and reorder W^T (W read with transposed strides) into it; the reorder is kept so that a
-     * trainable layer's packed form can follow its weights after every optimizer step */
-    md_strided(&plain, K, N, ldw, 1, dnnl_bf16);
+    /* ... and reorder op(W) (W^T: W read with transposed strides) into it; the reorder is kept so
+     * that a trainable layer's packed form can follow its weights after every optimizer step */
+    md_strided(&plain, K, N, ldw, trans, dnnl_bf16);
     size_t bytes = dnnl_memory_desc_get_size(&p->md);
     p->data = lp_calloc(bytes, 1, "allocating a packed weight");
     DNNL_CHECK(dnnl_memory_create(&p->src, &plain, engine, DNNL_MEMORY_NONE), "wrapping a weight");
@@ -226,7 +227,7 @@ void lp_gemm_pack_free(lp_packed *p) {
     if (!p) return;
     /* cached primitives keep a pointer to the layout: drop the entries made for this weight */
     for (int i = 0; i < n_cache; i++)
-        if (cache[i].wmd == &p->md) cache[i].wmd = NULL, cache[i].packed = -1; /* never matches again */
+        if (cache[i].wmd == &p->md) cache[i].wmd = NULL, cache[i].packed = -1, cache[i].calls = 0; /* never matches again */
     dnnl_primitive_destroy(p->reorder);
     dnnl_memory_destroy(p->src);
     dnnl_memory_destroy(p->dst);
@@ -252,7 +253,7 @@ double lp_gemm_measure_gflops_prec(lp_precision prec, int M, int N, int K, int r
         if (prec == LP_BF16) ((lp_bf16 *)b)[i] = lp_bf16_of(v);
         else ((float *)b)[i] = v;
     }
-    lp_packed *pk = prec == LP_BF16 ? lp_gemm_pack(M, N, K, b, K) : NULL;
+    lp_packed *pk = prec == LP_BF16 ? lp_gemm_pack(M, N, K, b, K, 1) : NULL;
     lp_gemm_ex(prec, 0, 1, M, N, K, 1.0f, a, K, b, K, pk, 0.0f, c, N); /* warm-up: thread pool, pages, JIT */
     double best = 1e30;
     for (int r = 0; r < reps; r++) {

@@ -101,11 +101,15 @@ static void test_expand_identity_bf16(void **state) {
     lp_model_set_precision(&base, LP_BF16, 32);
     lp_model_set_precision(&ex, LP_BF16, 32);
     assert_true(lp_expand_verify_identity(&base, &ex, 7));
-    /* also with the new blocks trainable (plain bf16 copies from the first new block on) */
+    /* also with the new blocks trainable (backward forms from the first new block on) */
     for (int k = 0; k < 2; k++) lp_model_set_layer_trainable(&ex, new_layers[k]);
     lp_model_set_precision(&ex, LP_BF16, 32);
     assert_non_null(ex.layers[new_layers[0]].wbf16);
+    assert_non_null(ex.layers[new_layers[0]].packed_bwd[LP_G_W2]);
+    assert_null(ex.layers[new_layers[0] + 1].wbf16); /* frozen: packed forms only */
+    assert_non_null(ex.layers[new_layers[0] + 1].packed_bwd[LP_G_W2]);
     assert_non_null(ex.layers[0].packed[LP_G_QKV]);
+    assert_null(ex.layers[0].packed_bwd[LP_G_QKV]); /* before the first trainable layer: forward only */
     assert_true(lp_expand_verify_identity(&base, &ex, 7));
     lp_model_free(&ex);
     lp_model_free(&base);
