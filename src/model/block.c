@@ -63,6 +63,12 @@ static const void *as_input(const dims *d, lp_bf16 *h, const float *f, size_t n)
     return h;
 }
 
+/* dst = src, over the threads (a residual row block is 4 MB at the bench's size) */
+static void copy(float *restrict dst, const float *restrict src, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
 static void rmsnorm(const dims *d, float *y, lp_bf16 *yh, float *rstd, const float *x, const float *w, float eps) {
     if (d->bf) lp_rmsnorm_forward_bf16(yh, rstd, x, w, d->N, d->C, eps);
     else lp_rmsnorm_forward(y, rstd, x, w, d->N, d->C, eps);
@@ -83,13 +89,13 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     double t0 = omp_get_wtime();
     lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);                 /* [N,Y] */
     attention_seconds += omp_get_wtime() - t0;
-    for (size_t i = 0; i < (size_t)d.N * d.C; i++) s->xmid[i] = x[i];
+    copy(s->xmid, x, (size_t)d.N * d.C);
     lp_layer_linear(m, l, LP_G_WO, d.N, as_input(&d, s->attyh, s->atty, (size_t)d.N * d.Y), 1.0f, s->xmid); /* x + atty wo^T */
     rmsnorm(&d, s->ln2, s->ln2h, s->rstd2, s->xmid, d.mlp_norm, eps);
     lp_layer_linear(m, l, LP_G_W13, d.N, IN(d, s->ln2, s->ln2h), 0.0f, s->h13);          /* [N,2F] */
     if (d.bf) lp_swiglu_forward_bf16(s->hgh, s->h13, d.N, d.F);
     else lp_swiglu_forward(s->hg, s->h13, d.N, d.F);
-    for (size_t i = 0; i < (size_t)d.N * d.C; i++) out[i] = s->xmid[i];
+    copy(out, s->xmid, (size_t)d.N * d.C);
     lp_layer_linear(m, l, LP_G_W2, d.N, IN(d, s->hg, s->hgh), 1.0f, out);                /* xmid + hg w2^T */
 }
 
@@ -108,7 +114,7 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     if (d.bf) lp_swiglu_backward_bf16(a->dh13h, a->dhg, s->h13, d.N, d.F);
     else lp_swiglu_backward(a->dh13, a->dhg, s->h13, d.N, d.F);
     lp_layer_linear_backward(m, l, LP_G_W13, d.N, IN(d, a->dh13, a->dh13h), 0.0f, a->dln2);
-    for (size_t i = 0; i < nc; i++) a->dxmid[i] = dout[i];
+    copy(a->dxmid, dout, nc);
     lp_rmsnorm_backward_input(a->dxmid, a->dln2, s->xmid, d.mlp_norm, s->rstd2, d.N, d.C, 1);
 
     /* attention: datty = dxmid wo ; dqkv = attention'(datty) with RoPE rotated back ;
@@ -119,7 +125,7 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     attention_seconds += omp_get_wtime() - t0;
     lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
     lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);
-    for (size_t i = 0; i < nc; i++) dx[i] = a->dxmid[i];
+    copy(dx, a->dxmid, nc);
     lp_rmsnorm_backward_input(dx, a->dln1, x, d.attn_norm, s->rstd1, d.N, d.C, 1);
     a->dres_cur = 1 - a->dres_cur;
 }
