@@ -108,8 +108,8 @@ static dnnl_primitive_t make_matmul(const dnnl_memory_desc_t *a, const dnnl_memo
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL);
     dnnl_primitive_attr_destroy(attr);
     if (st == dnnl_unimplemented)
-        lp_user_error("precision = bf16: oneDNN has no bf16 matmul on this CPU (ISA %s; it needs AVX-512); use "
-                      "precision = fp32",
+        lp_user_error("precision bf16: oneDNN has no bf16 matmul for this CPU's instruction set (%s; it needs AVX-512); "
+                      "use precision fp32",
                       dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()));
     DNNL_CHECK(st, "creating a bf16 matmul primitive descriptor");
     dnnl_primitive_t p;
