@@ -1,10 +1,12 @@
-/* gemm.c - lp_gemm_ex: fp32 on cblas_sgemm (OpenBLAS, OpenMP build), bf16 on oneDNN matmul.
+/* gemm.c - lp_gemm_ex on oneDNN matmul (fp32 and bf16) and cblas_sgemm (OpenBLAS, OpenMP build).
  *
  * oneDNN primitives are expensive to create (JIT code generation) and cheap to run, so each
  * distinct call shape gets one cached primitive with its memory objects; a call only swaps data
  * pointers in. A model step has a dozen shapes, all met in the first step (warm-up); after that
- * no call creates or allocates anything. The cache is process-wide and not thread-safe: bf16
+ * no call creates or allocates anything. The cache is process-wide and not thread-safe: oneDNN
  * calls come from the main thread only (oneDNN parallelises inside, on the same OpenMP runtime).
+ * fp32 calls made inside a parallel region (attention's per-head products, each on one thread)
+ * run on OpenBLAS, as does the lp_gemm shorthand (its shapes vary with the decoder's position).
  */
 #include "llamapro/gemm.h"
 
@@ -70,7 +72,7 @@ static void md_strided(dnnl_memory_desc_t *md, int rows, int cols, int ld, int t
 }
 
 typedef struct {
-    int ta, tb, M, N, K, lda, ldb, ldc, packed;
+    int dt, ta, tb, M, N, K, lda, ldb, ldc, packed; /* dt: the inputs' dnnl_data_type_t */
     float alpha, beta;
     const dnnl_memory_desc_t *wmd; /* packed weights' layout (packed entries) */
     dnnl_primitive_t prim;
@@ -119,11 +121,11 @@ static dnnl_primitive_t make_matmul(const dnnl_memory_desc_t *a, const dnnl_memo
     return p;
 }
 
-static entry *find_or_create(int ta, int tb, int M, int N, int K, float alpha, int lda, int ldb, const lp_packed *pk,
-                             float beta, int ldc) {
+static entry *find_or_create(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K, float alpha, int lda, int ldb,
+                             const lp_packed *pk, float beta, int ldc) {
     for (int i = 0; i < n_cache; i++) {
         entry *e = &cache[i];
-        if (e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldc == ldc &&
+        if (e->dt == (int)dt && e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldc == ldc &&
             e->alpha == alpha && e->beta == beta && e->packed == (pk != NULL) &&
             (pk ? dnnl_memory_desc_equal(e->wmd, &pk->md) : e->ldb == ldb))
             return e;
@@ -131,11 +133,12 @@ static entry *find_or_create(int ta, int tb, int M, int N, int K, float alpha, i
     LP_ASSERT(n_cache < MAX_ENTRIES, "caching more bf16 matmul shapes than expected");
     dnnl_start();
     entry *e = &cache[n_cache++];
-    *e = (entry){ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, alpha, beta, pk ? &pk->md : NULL, NULL, NULL, NULL, NULL, 0, 0};
+    *e = (entry){(int)dt, ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, alpha, beta, pk ? &pk->md : NULL, NULL, NULL, NULL,
+                 NULL, 0, 0};
     dnnl_memory_desc_t a, b, c;
-    md_strided(&a, M, K, lda, ta, dnnl_bf16);
+    md_strided(&a, M, K, lda, ta, dt);
     if (pk) b = pk->md;
-    else md_strided(&b, K, N, ldb, tb, dnnl_bf16);
+    else md_strided(&b, K, N, ldb, tb, dt);
     md_strided(&c, M, N, ldc, 0, dnnl_f32);
     e->prim = make_matmul(&a, &b, &c, alpha, beta, NULL);
     DNNL_CHECK(dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
@@ -144,11 +147,11 @@ static entry *find_or_create(int ta, int tb, int M, int N, int K, float alpha, i
     return e;
 }
 
-static void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const lp_bf16 *A, int lda, const lp_bf16 *B,
-                      int ldb, const lp_packed *pk, float beta, float *C, int ldc) {
-    LP_ASSERT(!omp_in_parallel(), "calling a bf16 GEMM inside a parallel region");
+static void gemm_onednn(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K, float alpha, const void *A, int lda,
+                        const void *B, int ldb, const lp_packed *pk, float beta, float *C, int ldc) {
+    LP_ASSERT(!omp_in_parallel(), "calling a oneDNN GEMM inside a parallel region");
     if (pk) LP_ASSERT(tb == pk->trans && pk->N == N && pk->K == K, "using a packed weight of another shape or orientation");
-    entry *e = find_or_create(ta, tb, M, N, K, alpha, lda, ldb, pk, beta, ldc);
+    entry *e = find_or_create(dt, ta, tb, M, N, K, alpha, lda, ldb, pk, beta, ldc);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->a, (void *)A), "binding a matmul operand");
     DNNL_CHECK(dnnl_memory_set_data_handle(e->b, pk ? pk->data : (void *)B), "binding a matmul operand");
     DNNL_CHECK(dnnl_memory_set_data_handle(e->c, C), "binding a matmul operand");
@@ -169,7 +172,9 @@ void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K
     int timed = !omp_in_parallel();
     double t0 = timed ? omp_get_wtime() : 0;
     if (prec == LP_BF16) {
-        gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
+        gemm_onednn(dnnl_bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
+    } else if (timed) { /* outside parallel regions: oneDNN, 10-50% above OpenBLAS here (README) */
+        gemm_onednn(dnnl_f32, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
     } else {
         LP_ASSERT(packed == NULL, "passing a packed bf16 weight to an fp32 GEMM");
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
@@ -272,8 +277,10 @@ double lp_gemm_measure_gflops_prec(lp_precision prec, int M, int N, int K, int r
 double lp_gemm_measure_gflops(int M, int N, int K, int reps) { return lp_gemm_measure_gflops_prec(LP_FP32, M, N, K, reps); }
 
 const char *lp_gemm_library(void) {
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s; kernels %s; %d threads", openblas_get_config(), lp_blas_selection(),
+    static char buf[384];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, sizeof buf, "layer GEMMs oneDNN %d.%d.%d (%s); attention %s; kernels %s; %d threads", v->major, v->minor,
+             v->patch, dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa()), openblas_get_config(), lp_blas_selection(),
              openblas_get_num_threads());
     return buf;
 }
@@ -295,7 +302,7 @@ void lp_gemm_profile(FILE *f) {
     for (int i = 0; i < n_cache; i++) {
         const entry *e = &cache[i];
         if (e->calls)
-            fprintf(f, "bf16 gemm %s%s %5d x %5d x %5d%s%s: %6ld calls %8.3f s %6.1f GFLOP/s\n", e->ta ? "T" : "N",
+            fprintf(f, "%s gemm %s%s %5d x %5d x %5d%s%s: %6ld calls %8.3f s %6.1f GFLOP/s\n", e->dt == dnnl_bf16 ? "bf16" : "fp32", e->ta ? "T" : "N",
                     e->tb ? "T" : "N", e->M, e->N, e->K, e->packed > 0 ? " packed" : "", e->beta != 0 ? " +C" : "",
                     e->calls, e->secs, 2.0 * e->M * e->N * (double)e->K * e->calls / e->secs * 1e-9);
     }
