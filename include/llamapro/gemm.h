@@ -14,7 +14,7 @@
  *    matmul primitive, created once per (shape, strides, transposes, beta) and cached, so a step
  *    after the first creates and allocates nothing. Must not be called inside a parallel region.
  *
- * A pre-packed weight (lp_packed, bf16 only) replaces B: W is copied once into oneDNN's preferred
+ * A pre-packed weight (lp_packed, either precision) replaces B: W is copied once into oneDNN's preferred
  * blocked layout for one orientation (trans_b as packed), which runs 4-8% faster than the plain
  * layout in isolation and 15-25% faster inside a training step, and never changes for a frozen
  * layer.
@@ -44,13 +44,13 @@ void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K
 void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
-/* Pack the bf16 weight for products C[M, N] = A[M, K] op(W): trans = 1, op(W) = W^T with W
- * stored [N, K] (the forward y = x W^T); trans = 0, W stored [K, N] (the input gradient dx = dy W).
- * ldw is W's row stride; M is the row count the layout is chosen for (other M reuse it). Called
- * at load time, never in a step. */
-lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw, int trans);
+/* Pack the weight W (float for LP_FP32, lp_bf16 for LP_BF16) for products C[M, N] = A[M, K] op(W):
+ * trans = 1, op(W) = W^T with W stored [N, K] (the forward y = x W^T); trans = 0, W stored [K, N]
+ * (the input gradient dx = dy W). ldw is W's row stride; M is the row count the layout is chosen
+ * for (other M reuse it). Called at load time, never in a step. */
+lp_packed *lp_gemm_pack(lp_precision prec, int M, int N, int K, const void *W, int ldw, int trans);
 /* Pack new values of the same W (same ldw) into p: a trainable layer after an optimizer step. */
-void lp_gemm_repack(lp_packed *p, const lp_bf16 *W);
+void lp_gemm_repack(lp_packed *p, const void *W);
 void lp_gemm_pack_free(lp_packed *p);
 size_t lp_gemm_pack_bytes(const lp_packed *p);
 
@@ -74,7 +74,7 @@ double lp_gemm_seconds(void);
 void lp_gemm_profile(FILE *f);
 
 /* Measure this process's GEMM rate (GFLOP/s) in precision `prec` on an [M,K]x[K,N]^T product
- * (bf16: weights pre-packed, as the frozen layers run), best of `reps`. */
+ * (weights pre-packed, as the model's layers run), best of `reps`. */
 double lp_gemm_measure_gflops_prec(lp_precision prec, int M, int N, int K, int reps);
 /* The fp32 rate (lp_gemm_measure_gflops_prec(LP_FP32, ...)). */
 double lp_gemm_measure_gflops(int M, int N, int K, int reps);

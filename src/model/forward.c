@@ -33,7 +33,8 @@ double lp_head_forward(const lp_model *m, lp_acts *a, const int *targets, long *
         lp_gemm_ex(LP_BF16, 0, 1, N, V, C, 1.0f, a->lnfh, C, NULL, C, m->output_packed, 0.0f, a->logits, V); /* [N,V] */
     } else {
         lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
-        lp_gemm(0, 1, N, V, C, 1.0f, a->lnf, C, m->output, C, 0.0f, a->logits, V); /* [N,V] */
+        lp_gemm_ex(LP_FP32, 0, 1, N, V, C, 1.0f, a->lnf, C, m->output_packed ? NULL : m->output, C, m->output_packed, 0.0f,
+                   a->logits, V); /* [N,V] */
     }
     if (count) *count = 0;
     if (!targets) return 0.0;

@@ -85,7 +85,8 @@ static entry cache[MAX_ENTRIES];
 static int n_cache;
 
 struct lp_packed {
-    int N, K, trans; /* op(B) = W^T (trans, W stored [N, K]) or W (W stored [K, N]) */
+    int N, K, trans;
+    dnnl_data_type_t dt; /* op(B) = W^T (trans, W stored [N, K]) or W (W stored [K, N]) */
     dnnl_memory_desc_t md; /* the blocked layout the matmul chose */
     void *data;
     dnnl_primitive_t reorder; /* plain W -> data, kept for lp_gemm_repack */
@@ -130,7 +131,7 @@ static entry *find_or_create(dnnl_data_type_t dt, int ta, int tb, int M, int N, 
             (pk ? dnnl_memory_desc_equal(e->wmd, &pk->md) : e->ldb == ldb))
             return e;
     }
-    LP_ASSERT(n_cache < MAX_ENTRIES, "caching more bf16 matmul shapes than expected");
+    LP_ASSERT(n_cache < MAX_ENTRIES, "caching more matmul shapes than expected");
     dnnl_start();
     entry *e = &cache[n_cache++];
     *e = (entry){(int)dt, ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, alpha, beta, pk ? &pk->md : NULL, NULL, NULL, NULL,
@@ -150,7 +151,8 @@ static entry *find_or_create(dnnl_data_type_t dt, int ta, int tb, int M, int N, 
 static void gemm_onednn(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K, float alpha, const void *A, int lda,
                         const void *B, int ldb, const lp_packed *pk, float beta, float *C, int ldc) {
     LP_ASSERT(!omp_in_parallel(), "calling a oneDNN GEMM inside a parallel region");
-    if (pk) LP_ASSERT(tb == pk->trans && pk->N == N && pk->K == K, "using a packed weight of another shape or orientation");
+    if (pk) LP_ASSERT(tb == pk->trans && pk->N == N && pk->K == K && pk->dt == dt,
+                      "using a packed weight of another shape, orientation or precision");
     entry *e = find_or_create(dt, ta, tb, M, N, K, alpha, lda, ldb, pk, beta, ldc);
     DNNL_CHECK(dnnl_memory_set_data_handle(e->a, (void *)A), "binding a matmul operand");
     DNNL_CHECK(dnnl_memory_set_data_handle(e->b, pk ? pk->data : (void *)B), "binding a matmul operand");
@@ -174,9 +176,9 @@ void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K
     if (prec == LP_BF16) {
         gemm_onednn(dnnl_bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
     } else if (timed) { /* outside parallel regions: oneDNN, 10-50% above OpenBLAS here (README) */
-        gemm_onednn(dnnl_f32, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
+        gemm_onednn(dnnl_f32, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
     } else {
-        LP_ASSERT(packed == NULL, "passing a packed bf16 weight to an fp32 GEMM");
+        LP_ASSERT(packed == NULL, "passing a packed weight to a GEMM inside a parallel region");
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                     alpha, A, lda, B, ldb, beta, C, ldc);
     }
@@ -189,17 +191,19 @@ void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw, int trans) {
+lp_packed *lp_gemm_pack(lp_precision prec, int M, int N, int K, const void *W, int ldw, int trans) {
     dnnl_start();
+    dnnl_data_type_t dt = prec == LP_BF16 ? dnnl_bf16 : dnnl_f32;
     lp_packed *p = lp_calloc(1, sizeof *p, "allocating a packed weight");
     p->N = N;
     p->K = K;
     p->trans = trans;
+    p->dt = dt;
     /* let the matmul for this shape choose the weights' layout ... */
     dnnl_memory_desc_t a, b, c, plain;
-    md_strided(&a, M, K, K, 0, dnnl_bf16);
+    md_strided(&a, M, K, K, 0, dt);
     dnnl_dims_t wd = {K, N};
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b, 2, wd, dnnl_bf16, dnnl_format_tag_any), "describing packed weights");
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b, 2, wd, dt, dnnl_format_tag_any), "describing packed weights");
     md_strided(&c, M, N, N, 0, dnnl_f32);
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t mm = make_matmul(&a, &b, &c, 1.0f, 0.0f, &pd);
@@ -208,7 +212,7 @@ lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw, int tran
     dnnl_primitive_desc_destroy(pd);
     /* ... and reorder op(W) (W^T: W read with transposed strides) into it; the reorder is kept so
      * that a trainable layer's packed form can follow its weights after every optimizer step */
-    md_strided(&plain, K, N, ldw, trans, dnnl_bf16);
+    md_strided(&plain, K, N, ldw, trans, dt);
     size_t bytes = dnnl_memory_desc_get_size(&p->md);
     p->data = lp_calloc(bytes, 1, "allocating a packed weight");
     DNNL_CHECK(dnnl_memory_create(&p->src, &plain, engine, DNNL_MEMORY_NONE), "wrapping a weight");
@@ -221,7 +225,7 @@ lp_packed *lp_gemm_pack(int M, int N, int K, const lp_bf16 *W, int ldw, int tran
     return p;
 }
 
-void lp_gemm_repack(lp_packed *p, const lp_bf16 *W) {
+void lp_gemm_repack(lp_packed *p, const void *W) {
     DNNL_CHECK(dnnl_memory_set_data_handle(p->src, (void *)W), "binding a weight");
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, p->src}, {DNNL_ARG_TO, p->dst}};
     DNNL_CHECK(dnnl_primitive_execute(p->reorder, stream, 2, args), "packing a weight");
@@ -258,7 +262,7 @@ double lp_gemm_measure_gflops_prec(lp_precision prec, int M, int N, int K, int r
         if (prec == LP_BF16) ((lp_bf16 *)b)[i] = lp_bf16_of(v);
         else ((float *)b)[i] = v;
     }
-    lp_packed *pk = prec == LP_BF16 ? lp_gemm_pack(M, N, K, b, K, 1) : NULL;
+    lp_packed *pk = lp_gemm_pack(prec, M, N, K, b, K, 1);
     lp_gemm_ex(prec, 0, 1, M, N, K, 1.0f, a, K, b, K, pk, 0.0f, c, N); /* warm-up: thread pool, pages, JIT */
     double best = 1e30;
     for (int r = 0; r < reps; r++) {

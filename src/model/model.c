@@ -169,7 +169,7 @@ void lp_model_keep_range(lp_model *m, int l0, int l1, int embed, int head) {
 
 void lp_model_free(lp_model *m) {
     if (!m->tensors) return;
-    lp_model_set_precision(m, LP_FP32, 0); /* frees the bf16 forms */
+    lp_model_set_precision(m, LP_FP32, 0); /* frees the GEMM forms */
     for (int l = 0; l < m->cfg.n_layers; l++) {
         lp_free(m->layers[l].params);
         lp_free(m->layers[l].grads);

@@ -86,7 +86,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
     long first_step = lp_run_ckpt_begin(&ck, rc, source, &m, &t.opt, smp, c);
-    lp_model_sync_bf16(&m); /* resumed masters -> bf16 copies */
+    lp_model_sync_forms(&m); /* resumed masters -> GEMM forms */
     int stopped = 0;
 
     FILE *metrics = NULL;
@@ -107,8 +107,8 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_partition_print(&part);
     lp_pipe_report_memory(&t, 0, NULL);
     lp_info("train: %s; %s GEMM %.1f GFLOP/s per rank", lp_gemm_library(), lp_precision_name(m.precision), peak);
-    if (m.precision == LP_BF16)
-        lp_info("train: precision bf16 (%s); bf16 weight forms %.1f MB", lp_gemm_library_bf16(), lp_model_bf16_bytes(&m) / 1e6);
+    lp_info("train: precision %s%s%s; packed weights %.1f MB", lp_precision_name(m.precision),
+            m.precision == LP_BF16 ? ", " : "", m.precision == LP_BF16 ? lp_gemm_library_bf16() : "", lp_model_forms_bytes(&m) / 1e6);
 
     double t_start = MPI_Wtime(), last_print = 0, compute = 0;
     long tokens_per_step = (long)G * T;
