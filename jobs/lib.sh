@@ -223,14 +223,12 @@ lp_train() {
   return "$rc"
 }
 
-# lp_export: Hugging Face export when this build has it (it is being added in a parallel branch).
+# lp_export: Hugging Face export of the final model (into hf.tmp, renamed when complete).
 lp_export() {
   local tmp="$RUN/hf.tmp"
   rm -rf "$tmp"
   lp_launch export 1 llamapro export --in "$RUN/final.h5" --to hf "$tmp" && mv "$tmp" "$RUN/hf"
 }
-
-lp_has_export() { llamapro export --help >/dev/null 2>&1; }
 
 lp_on_exit() {
   printf 'attempt\t%s\t%d\t%s\t%s\n' "$1" $(( $(date +%s) - LP_JOB_START )) "${SLURM_RESTART_COUNT:-0}" \

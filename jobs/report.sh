@@ -98,9 +98,6 @@ for which in ("base", "final"):
 if acc:
     out.append("Arithmetic accuracy (`llamapro eval --task arithmetic`): " +
                "; ".join(f"{k}: {v}" for k, v in acc.items()) + "\n")
-elif os.path.exists(os.path.join(run, "eval", "arithmetic.unavailable")):
-    out.append("Arithmetic accuracy: not measured - this llamapro build has no `llamapro eval --task arithmetic`; "
-               "the math domain is judged by its val loss above.\n")
 
 # training
 out.append("## Training\n")
@@ -199,8 +196,8 @@ if os.path.isdir(hf):
     files = sorted(os.listdir(hf))
     size = sum(os.path.getsize(os.path.join(hf, x)) for x in files)
     out.append(f"`{os.path.abspath(hf)}`: {', '.join(files)} ({size / 1e6:.1f} MB)\n")
-else:
-    out.append("Not exported: `llamapro export` is not available in this build (or the job has not reached it).\n")
+else:  # only when the report is written again (report.sh RUN_DIR) for a run still in progress
+    out.append("The job has not reached its export step yet.\n")
 open(os.path.join(tmp, "report.md"), "w").write("\n".join(out))
 PY
 

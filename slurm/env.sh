@@ -16,7 +16,7 @@ export LP_ROOT
 
 LP_DEBS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
   libopenblas-openmp-dev libscalapack-openmpi-dev libdnnl-dev libcjson-dev libinih-dev libsentencepiece-dev
-  sentencepiece libcmocka-dev zlib1g-dev gnuplot-nox python3 ${LP_EXTRA_DEBS:-}"
+  sentencepiece libcmocka-dev zlib1g-dev gnuplot-nox python3 python3-numpy python3-h5py ${LP_EXTRA_DEBS:-}"
 # the one-node test/demo cluster only; a real cluster has its own Slurm
 LP_SLURM_DEBS="slurm-wlm munge"
 
@@ -33,7 +33,8 @@ lp_install_debs() {
   fi
   echo "llamapro: installing Debian packages:$missing" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null || {
+  apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null &&
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing >/dev/null || {
     echo "llamapro: apt-get install$missing failed" >&2; return 1; }
 }
 

@@ -54,10 +54,6 @@ int main(int argc, char **argv) {
                         "train eval generate export info bench)\n", argv[1]);
         return LP_EXIT_USAGE;
     }
-    if (!cmd->fn) {
-        fprintf(stderr, "llamapro: '%s' is not implemented in this build yet\n", cmd->name);
-        return LP_EXIT_USAGE;
-    }
     lp_blas_select(argv); /* may re-execute this program once; see blas_select.h */
     int provided = 0;
     LP_CHECK_MPI(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "initialising MPI");

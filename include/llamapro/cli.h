@@ -3,19 +3,17 @@
 #ifndef LLAMAPRO_CLI_H
 #define LLAMAPRO_CLI_H
 
-/* Declared weak: a subcommand whose module has not landed yet is reported as such by main. */
-#define LP_COMMAND(name) int lp_cmd_##name(int argc, char **argv) __attribute__((weak))
-LP_COMMAND(import);
-LP_COMMAND(init);
-LP_COMMAND(expand);
-LP_COMMAND(prepare);
-LP_COMMAND(train);
-LP_COMMAND(eval);
-LP_COMMAND(generate);
-LP_COMMAND(export);
-LP_COMMAND(info);
-LP_COMMAND(bench);
-#undef LP_COMMAND
+/* argc/argv start at the subcommand's name (argv[0] = "import", ...). */
+int lp_cmd_import(int argc, char **argv);
+int lp_cmd_init(int argc, char **argv);
+int lp_cmd_expand(int argc, char **argv);
+int lp_cmd_prepare(int argc, char **argv);
+int lp_cmd_train(int argc, char **argv);
+int lp_cmd_eval(int argc, char **argv);
+int lp_cmd_generate(int argc, char **argv);
+int lp_cmd_export(int argc, char **argv);
+int lp_cmd_info(int argc, char **argv);
+int lp_cmd_bench(int argc, char **argv);
 
 /* Parse "a,b,c" integers into out (at most max); returns count or -1 on a malformed list. */
 int lp_parse_int_list(const char *s, int *out, int max);

@@ -2,7 +2,8 @@
  *
  * The directory holds model-0000k-of-0000n.safetensors shards (tensors in table order, a new shard
  * when the next tensor would pass the shard size), model.safetensors.index.json, config.json with
- * the LlamaForCausalLM fields, tokenizer.model (the model's embedded bytes, when present) and a
+ * the LlamaForCausalLM fields (bos_token_id / eos_token_id from the embedded tokenizer, null
+ * without one), tokenizer.model (the model's embedded bytes, when present) and a
  * README.md stating the block expansion. q_proj/k_proj rows are permuted back to transformers'
  * rotate_half layout (lp_hf_permute), so `llamapro import --from hf` of the export restores the
  * model bit for bit (f32).

@@ -11,6 +11,7 @@
 #include "llamapro/cli.h"
 #include "llamapro/docsource.h"
 #include "llamapro/prepare.h"
+#include "llamapro/test_hook.h"
 #include "llamapro/tokenizer.h"
 
 static void usage(FILE *f) {
@@ -165,8 +166,7 @@ int lp_cmd_prepare(int argc, char **argv) {
     lp_prepare_opts o = {.out = out, .text_key = text_key, .val_fraction = val, .test_fraction = test,
                          .sources = synthetic ? synth_name : (const char *const *)files,
                          .n_sources = synthetic ? 1 : n_files, .quiet = quiet};
-    const char *bb = getenv("LP_PREPARE_BATCH_BYTES"); /* tests: many small batches */
-    if (bb) o.batch_bytes = (size_t)strtoull(bb, NULL, 10);
+    o.batch_bytes = lp_test_hook_prepare_batch_bytes(0); /* 0: the default */
     lp_prepare_run(src, tok, &o, MPI_COMM_WORLD);
     lp_docsrc_close(src);
     lp_tokenizer_free(tok);

@@ -14,6 +14,7 @@
 #include "llamapro/check.h"
 #include "llamapro/h5util.h"
 #include "llamapro/import.h"
+#include "llamapro/tokenizer.h"
 
 #define HF_PATH 4400
 
@@ -48,7 +49,27 @@ static void write_json(const char *path, cJSON *j) {
     cJSON_free(s);
 }
 
-static void write_config(const lp_model *m, const char *dir, lp_dtype dtype) {
+/* The BOS and EOS ids of the model's embedded tokenizer (-1 each without a tokenizer, or when it
+ * defines none). A tokenizer that does not load is the user's file: exit 1 before anything is
+ * written. */
+static void special_ids(const lp_model *m, int *bos, int *eos) {
+    *bos = *eos = -1;
+    if (!m->tokenizer || !m->tokenizer_len) return;
+    char err[256];
+    lp_tokenizer *t = lp_tokenizer_load_bytes(m->tokenizer, m->tokenizer_len, err, sizeof err);
+    if (!t) lp_user_error("export: the model's embedded tokenizer (/tokenizer) cannot be loaded: %s", err);
+    *bos = lp_tokenizer_bos_id(t);
+    *eos = lp_tokenizer_eos_id(t);
+    lp_tokenizer_free(t);
+}
+
+/* "name": id, or null when the tokenizer has no such token (or the model no tokenizer). */
+static void add_id(cJSON *j, const char *name, int id) {
+    if (id >= 0) cJSON_AddNumberToObject(j, name, id);
+    else cJSON_AddNullToObject(j, name);
+}
+
+static void write_config(const lp_model *m, const char *dir, lp_dtype dtype, int bos, int eos) {
     const lp_config *c = &m->cfg;
     cJSON *j = cJSON_CreateObject();
     cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
@@ -66,8 +87,8 @@ static void write_config(const lp_model *m, const char *dir, lp_dtype dtype) {
     cJSON_AddStringToObject(j, "hidden_act", "silu");
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_embeddings != 0);
     cJSON_AddStringToObject(j, "torch_dtype", dtype == LP_DTYPE_BF16 ? "bfloat16" : "float32");
-    cJSON_AddNumberToObject(j, "bos_token_id", 1);
-    cJSON_AddNumberToObject(j, "eos_token_id", 2);
+    add_id(j, "bos_token_id", bos);
+    add_id(j, "eos_token_id", eos);
     cJSON_AddBoolToObject(j, "attention_bias", 0);
     cJSON_AddBoolToObject(j, "mlp_bias", 0);
     char p[HF_PATH];
@@ -130,6 +151,8 @@ void lp_hf_export(const lp_model *m, const char *dir, lp_dtype dtype, unsigned l
     MPI_Comm_size(comm, &size);
     char part[4100];
     snprintf(part, sizeof part, "%s.partial", dir);
+    int bos, eos;
+    special_ids(m, &bos, &eos); /* every rank: a bad tokenizer stops all before anything is written */
     if (rank == 0) {
         remove_dir(part);
         LP_CHECK_SYS(mkdir(part, 0777) == 0, "creating the export directory");
@@ -193,7 +216,7 @@ void lp_hf_export(const lp_model *m, const char *dir, lp_dtype dtype, unsigned l
         snprintf(p, sizeof p, "%s/model.safetensors.index.json", part);
         write_json(p, idx);
         cJSON_Delete(idx);
-        write_config(m, part, dtype);
+        write_config(m, part, dtype, bos, eos);
         if (m->tokenizer && m->tokenizer_len) {
             snprintf(p, sizeof p, "%s/tokenizer.model", part);
             write_text(p, (const char *)m->tokenizer, m->tokenizer_len);

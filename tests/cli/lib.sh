@@ -1,10 +1,22 @@
 # lib.sh - shared by the script tests (sourced). Gives: $LLAMAPRO, $T (fresh temp dir), and
 #   expect_fail CODE PATTERN CMD... : CMD must exit CODE with one stderr line matching PATTERN.
 #   run CMD...                      : CMD must succeed.
+#   lp_model_ini PATH DIM HIDDEN LAYERS HEADS KV_HEADS VOCAB MAX_SEQ : prints a [model] section
+#                                     (no path line when PATH is empty)
+#   lp_tiny_model [PATH [MAX_SEQ]]  : the [model] section of the tiny test model (64 wide, 4
+#                                     layers, GQA 4/2, the embedded 4096-token tokenizer's vocabulary)
+#   lp_tiny_ini FILE MAX_SEQ [LINE...]: a run config for it: model $T/exp.h5, corpus $T/corpus.h5 (val
+#                                     split as `general`), 32-token sequences, 2 x 2 sequences a step,
+#                                     4 steps, lr 1e-3, run dir $T/run1, evaluations every 2 steps;
+#                                     LINEs are appended (a later key wins: "[batch]" "steps = 12")
+#   lp_tiny_setup INI DOCS VAL      : $T/corpus.h5 from the first DOCS Brown documents (VAL held out),
+#                                     $T/base.h5 from INI's [model], $T/exp.h5 = base + 2 new blocks
+#   $TOK                            : the embedded tokenizer (inputs/tokenizer/tokenizer.model)
 set -u
 : "${LLAMAPRO:?run through ctest}"
 T=$(mktemp -d /tmp/lpcli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+TOK="${LP_SOURCE_DIR:?run through ctest}/inputs/tokenizer/tokenizer.model"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 run() { "$@" || fail "command failed ($?): $*"; }
 expect_fail() {
@@ -14,4 +26,39 @@ expect_fail() {
   [ "$rc" = "$code" ] || fail "expected exit $code, got $rc: $* ; stderr: $err"
   [ "$(printf '%s\n' "$err" | grep -c .)" -le 1 ] || fail "expected one line on stderr, got: $err"
   printf '%s' "$err" | grep -q -E -- "$pat" || fail "stderr '$err' does not match '$pat'"
+}
+lp_model_ini() {
+  echo "[model]"
+  [ -z "$1" ] || echo "path = $1"
+  printf '%s\n' "dim = $2" "hidden_dim = $3" "n_layers = $4" "n_heads = $5" "n_kv_heads = $6" \
+    "vocab_size = $7" "max_seq_len = $8"
+}
+lp_tiny_model() { lp_model_ini "${1:-}" 64 128 4 4 2 4096 "${2:-64}"; }
+lp_tiny_ini() {
+  local f=$1 seq=$2; shift 2
+  { lp_tiny_model "$T/exp.h5" "$seq"; cat <<INI
+[data]
+train = $T/corpus.h5
+val = general:$T/corpus.h5:val
+seq_len = 32
+[batch]
+micro_batch = 2
+microbatches = 2
+steps = 4
+[optim]
+lr = 1e-3
+warmup_steps = 1
+[run]
+dir = $T/run1
+eval_every = 2
+eval_tokens = 2000
+INI
+    printf '%s\n' "$@"; } > "$f"
+}
+lp_tiny_setup() {
+  local ini=$1 docs=$2 val=$3
+  gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -"$docs" > "$T/docs.jsonl"
+  run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction "$val" --out "$T/corpus.h5" "$T/docs.jsonl"
+  run "$LLAMAPRO" init --config "$ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
+  run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
 }

@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
 # kill_rank.sh - kill -9 of one MPI rank during training ends the job within 30 s, and its log names
 # the rank. With LP_KILL_RESUME=1 (kill_rank_resume.sh), then: submitting the job again resumes from
-# the last checkpoint and finishes - skipped (77) while llamapro does not checkpoint (branch ckpt).
+# the last checkpoint and finishes.
 set -euo pipefail
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
 resume=${LP_KILL_RESUME:-0}
-if [ "$resume" = 1 ] && ! lp_has_ckpt; then
-  echo "SKIP: this llamapro build does not checkpoint (llamapro train --help names no checkpoint or exit 75);" \
-       "resume after a killed rank is tested once branch ckpt is merged"
-  exit 77
-fi
 lp_cluster_start
 lp_tiny_base "$T/base.h5"
 lp_smoke_config "$T/smoke.ini" "$T/run"

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # main_job.sh - `sbatch jobs/llama-pro-code.slurm` at smoke size on the local Slurm cluster: the job
 # completes, the report has base and final losses of both domains, tokens/s, MFU and PNG plots,
-# nothing half-written is left, and the Hugging Face export (when this build has it) imports back
-# to the final model's logits.
+# nothing half-written is left, and the Hugging Face export imports back to the final model's logits.
 set -euo pipefail
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
 lp_cluster_start
@@ -40,24 +39,17 @@ assert loss("final-code") < loss("base-code"), "training on code did not lower t
 for word in ("tokens/s: median", "MFU", "checkpoints:", "wall time:", "partition", "![loss over steps](loss.png)"):
     assert word in rep, word
 PY
-if "$LLAMAPRO" export --help >/dev/null 2>&1; then
-  [ -f "$R/hf/config.json" ] || fail "no $R/hf/config.json"
-  ls "$R/hf"/*.safetensors >/dev/null 2>&1 || fail "no safetensors in $R/hf"
-  run "$LLAMAPRO" import --from hf "$R/hf" --out "$T/back.h5" 2>/dev/null
-  # same logits: the same loss on the same tokens, and the same greedy continuation
-  for m in final back; do
-    f=$R/final.h5; [ $m = back ] && f=$T/back.h5
-    "$LLAMAPRO" eval --model "$f" --corpus "$R/corpus-code.h5:val" --max-tokens 2000 --seq-len 32 > "$T/eval-$m.txt"
-    "$LLAMAPRO" generate --model "$f" --prompt-ids 1,450,338 --tokens 12 --temperature 0 --print-ids > "$T/gen-$m.txt"
-  done
-  cmp -s "$T/eval-final.txt" "$T/eval-back.txt" || fail "imported export evaluates differently: $(cat "$T"/eval-*.txt)"
-  cmp -s "$T/gen-final.txt" "$T/gen-back.txt" || fail "imported export generates differently"
-  echo "export: $R/hf imports back to the final model's logits"
-else
-  # TODO(export): remove this branch once `llamapro export --to hf` is merged (branch ckpt)
-  [ ! -e "$R/hf" ] || fail "$R/hf exists without llamapro export"
-  grep -q "Not exported" "$R/report.md" || fail "the report does not say the export is missing"
-  grep -q "'llamapro export' is not available" "$out" || fail "the log does not say the export is missing"
-  echo "TODO: llamapro export is not in this build: the hf/ round trip was not checked"
-fi
+grep -q "## Hugging Face export" "$R/report.md" && grep -q "$R/hf" "$R/report.md" || fail "the report does not name $R/hf"
+[ -f "$R/hf/config.json" ] || fail "no $R/hf/config.json"
+ls "$R/hf"/*.safetensors >/dev/null 2>&1 || fail "no safetensors in $R/hf"
+run "$LLAMAPRO" import --from hf "$R/hf" --out "$T/back.h5" 2>/dev/null
+# same logits: the same loss on the same tokens, and the same greedy continuation
+for m in final back; do
+  f=$R/final.h5; [ $m = back ] && f=$T/back.h5
+  "$LLAMAPRO" eval --model "$f" --corpus "$R/corpus-code.h5:val" --max-tokens 2000 --seq-len 32 > "$T/eval-$m.txt"
+  "$LLAMAPRO" generate --model "$f" --prompt-ids 1,450,338 --tokens 12 --temperature 0 --print-ids > "$T/gen-$m.txt"
+done
+cmp -s "$T/eval-final.txt" "$T/eval-back.txt" || fail "imported export evaluates differently: $(cat "$T"/eval-*.txt)"
+cmp -s "$T/gen-final.txt" "$T/gen-back.txt" || fail "imported export generates differently"
+echo "export: $R/hf imports back to the final model's logits"
 echo "main_job: passed"

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # math_job.sh - `sbatch jobs/llama-pro-math.slurm` at smoke size: synthetic arithmetic corpus,
-# training, and a report with the general and math losses (and arithmetic accuracy when
-# `llamapro eval --task arithmetic` exists, else a sentence saying it is not measured).
+# training, and a report with the general and math losses and the arithmetic accuracy of base and final.
 set -euo pipefail
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
 lp_cluster_start
@@ -15,10 +14,9 @@ R=$T/run
 "$LLAMAPRO" info "$R/corpus-math.h5" | grep -q '/splits/test/tokens' || fail "no test split in the math corpus"
 grep -q '| math (domain) |' "$R/report.md" || fail "no math row: $(cat "$R/report.md")"
 grep -q '| general |' "$R/report.md" || fail "no general row"
-if "$LLAMAPRO" eval --help 2>&1 | grep -q -- '--task'; then
-  grep -q 'Arithmetic accuracy (`llamapro eval --task arithmetic`)' "$R/report.md" || fail "no accuracy in the report"
-else
-  grep -q 'Arithmetic accuracy: not measured' "$R/report.md" || fail "the report does not say accuracy is missing"
-fi
+grep -q 'Arithmetic accuracy (`llamapro eval --task arithmetic`): base: .*; final: ' "$R/report.md" || fail "no accuracy in the report"
+for m in base final; do
+  [ -s "$R/eval/$m-arithmetic.txt" ] || fail "no $R/eval/$m-arithmetic.txt"
+done
 [ -s "$R/loss.png" ] || fail "no loss plot"
 echo "math_job: passed"

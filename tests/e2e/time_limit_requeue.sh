@@ -2,15 +2,9 @@
 # time_limit_requeue.sh - a job whose time limit ends mid-training gets USR1 (--signal=B:USR1@50 with
 # --time=1), the training program checkpoints and exits 75, the job script requeues itself, the
 # next attempt resumes, and the run ends with the loss curve and final model of an uninterrupted
-# job, bit for bit. Needs llamapro train to checkpoint on signals (branch ckpt); skipped (77)
-# before that.
+# job, bit for bit.
 set -euo pipefail
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
-if ! lp_has_ckpt; then
-  echo "SKIP: this llamapro build does not checkpoint on signals (llamapro train --help names no" \
-       "checkpoint or exit 75); the time-limit requeue is tested once branch ckpt is merged"
-  exit 77
-fi
 lp_cluster_start
 lp_tiny_base "$T/base.h5"
 # the inputs are made up front, so that the job starts training at once and the signal (sent at
@@ -57,7 +51,7 @@ grep -q 'got SIGUSR1: forwarding it to the training program' "$out" ||
 grep -q "requeueing job $int (restart 1)" "$out" || fail "job $int did not requeue itself"
 grep -q 'SLURM_RESTART_COUNT=1' "$out" || fail "no second attempt in $out"
 grep -Eq '^train	75	' "$T/int/steps.tsv" || fail "training did not exit 75: $(cat "$T/int/steps.tsv")"
-python3 - "$T/ref/metrics.jsonl" "$T/int/metrics.jsonl" <<'PY' || fail "loss curves differ"
+python3 - "$T/ref/metrics.jsonl" "$T/int/metrics.jsonl" "$steps" <<'PY' || fail "loss curves differ"
 import json, sys
 def curve(p):
     d = {}
@@ -69,6 +63,8 @@ def curve(p):
     return d
 a, b = curve(sys.argv[1]), curve(sys.argv[2])
 assert a.keys() == b.keys(), (len(a), len(b), sorted(set(a) ^ set(b))[:5])
+n_train = sum(k[0] == "train" for k in a)
+assert n_train == int(sys.argv[3]) and len(a) > n_train, (n_train, len(a))  # every step, and evaluations
 diff = [(k, a[k], b[k]) for k in sorted(a, key=lambda k: (k[1], k[0])) if a[k] != b[k]]
 assert not diff, f"{len(diff)} differences, first {diff[:3]}"
 print(f"loss curves identical: {len(a)} points")

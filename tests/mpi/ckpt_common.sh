@@ -1,36 +1,9 @@
 # ckpt_common.sh - sourced by the checkpoint tests: a tiny init -> expand setup ($T/run.ini,
 # $T/exp.h5, $T/corpus.h5) and same_losses A B [TOL]: step losses of two metrics.jsonl agree
 # (bitwise when TOL is 0) and there are 12 of them.
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
-[data]
-train = $T/corpus.h5
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 2
-steps = 12
-[optim]
-lr = 1e-3
-warmup_steps = 2
-[run]
-dir = $T/straight
-ckpt_every = 3
-keep_last = 2
-INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -40 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.2 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
+lp_tiny_ini "$T/run.ini" 64 "[data]" "val =" "[batch]" "steps = 12" "[optim]" "warmup_steps = 2" \
+  "[run]" "dir = $T/straight" "eval_every = 0" "ckpt_every = 3" "keep_last = 2"
+lp_tiny_setup "$T/run.ini" 40 0.2
 same_losses() {
   python3 - "$1" "$2" "${3:-0}" <<'PY'
 import json, sys

@@ -20,6 +20,17 @@ expect_fail 1 "step-3.h5: cannot read dataset /weights/layers/002/wq .*Fletcher3
 mk trunc
 truncate -s 200000 "$T/trunc/ckpt/step-3.h5"
 expect_fail 1 "step-3.h5: (cannot open as HDF5|cannot read).*" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/trunc"
+# missing datasets (deleted with h5py): a weight of a new block, and its AdamW moment
+for d in /weights/layers/002/w1 /optimizer/m/layers/002/w1; do
+  mk missing
+  /usr/bin/python3 - "$T/missing/ckpt/step-3.h5" "$d" <<'PY' || fail "cannot delete $d"
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    assert sys.argv[2] in f, sorted(f["optimizer/m"].keys() if "optimizer/m" in f else f.keys())
+    del f[sys.argv[2]]
+PY
+  expect_fail 1 "step-3.h5: dataset $d is missing" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/missing"
+done
 # wrong checkpoint_version
 mk ver
 # set the root attribute to 7: try each little-endian 1 after its name until h5dump reads 7

@@ -3,17 +3,7 @@
 # answers (scored here in python, independently of llamapro's scorer) on a model trained to
 # memorise a few problems.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/ar.ini" <<INI
-[model]
-path = $T/init.h5
-dim = 64
-hidden_dim = 192
-n_layers = 2
-n_heads = 4
-n_kv_heads = 4
-vocab_size = 4096
-max_seq_len = 64
+{ lp_model_ini "$T/init.h5" 64 192 2 4 4 4096 64; cat <<INI
 [method]
 name = pretrain
 [data]
@@ -32,6 +22,7 @@ weight_decay = 0
 dir = $T/run
 eval_every = 0
 INI
+} > "$T/ar.ini"
 run "$LLAMAPRO" prepare --quiet --synthetic arithmetic --docs 48 --seed 5 --val-fraction 0.1 --tokenizer "$TOK" --out "$T/ar.h5"
 run "$LLAMAPRO" init --config "$T/ar.ini" --out "$T/init.h5" --tokenizer "$TOK" 2>/dev/null
 OMP_NUM_THREADS=1 run "$LLAMAPRO" train --config "$T/ar.ini" 2>/dev/null
@@ -40,9 +31,11 @@ M="$T/run/final.h5"
 # loss on 1 and 2 ranks
 l1=$("$LLAMAPRO" eval --model "$M" --corpus "$T/ar.h5:train" --seq-len 16 --batch 3) || fail "eval 1 rank"
 l2=$("$MPIEXEC" -n 2 "$LLAMAPRO" eval --model "$M" --corpus "$T/ar.h5:train" --seq-len 16 --batch 3) || fail "eval 2 ranks"
-python3 -c 'import sys
+python3 -c 'import sys, math
 a=float(sys.argv[1].split()[1]); b=float(sys.argv[2].split()[1])
 assert sys.argv[1].split()[5]==sys.argv[2].split()[5], "token counts differ"
+assert int(sys.argv[1].split()[5]) >= 16 * 3, "fewer windows than one batch per rank"
+assert math.isfinite(a) and a > 0, a
 assert abs(a-b) <= 1e-6*abs(a), (a, b)' "$l1" "$l2" || fail "1-rank '$l1' vs 2-rank '$l2'"
 
 # arithmetic accuracy: llamapro's scorer vs generate + python

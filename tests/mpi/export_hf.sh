@@ -2,7 +2,8 @@
 # transformers): same tensor names, shapes and bytes (q_proj/k_proj included: the RoPE permutation),
 # config.json fields equal, index and __metadata__ well formed; import of the export is bitwise the
 # model (same greedy tokens); 2 ranks and small shards give the same tensors; bf16 bytes equal the
-# round-to-nearest-even of the fixture's float32 computed here in Python.
+# round-to-nearest-even of the fixture's float32 computed here in Python; config.json's bos/eos ids
+# are the embedded tokenizer's.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 FX="$LP_FIXTURES/tiny-gqa-hf"
 run "$LLAMAPRO" import --from llama2c "$LP_FIXTURES/tiny-gqa.llama2c.bin" --tokenizer "$LP_FIXTURES/llama2-tokenizer/tokenizer.model" --out "$T/m.h5" > /dev/null
@@ -67,6 +68,35 @@ run "$LLAMAPRO" expand --in "$T/m.h5" --out "$T/e.h5" --blocks 2 2> /dev/null
 run "$LLAMAPRO" export --in "$T/e.h5" --to hf "$T/hfe" > /dev/null
 grep -Eq '"num_hidden_layers":[[:space:]]*6' "$T/hfe/config.json" || fail "expanded num_hidden_layers"
 grep -q 'New (trained) layers: 2 5' "$T/hfe/README.md" || fail "README expansion: $(cat "$T/hfe/README.md")"
+# config.json's bos/eos ids are the embedded tokenizer's: Llama 2's (expected.json, from the
+# sentencepiece library), and a tokenizer trained here with other ids (asked of spm_encode, which
+# wraps every text in BOS ... EOS with --extra_options=bos:eos); null without a tokenizer
+python3 - "$T/hf/config.json" "$LP_FIXTURES/llama2-tokenizer/expected.json" <<'PY' || fail "bos/eos of the Llama 2 export"
+import json, sys
+c, e = (json.load(open(p)) for p in sys.argv[1:])
+assert (c["bos_token_id"], c["eos_token_id"]) == (e["bos_id"], e["eos_id"]), (c, e)
+PY
+gzip -dc "$LP_FIXTURES/brown-60.jsonl.gz" | head -c 30000 | python3 -c 'import sys, json
+for l in sys.stdin:
+    try: print(json.loads(l)["text"])
+    except Exception: pass' > "$T/text.txt"
+(cd "$T" && spm_train --input=text.txt --model_prefix=odd --model_type=bpe --vocab_size=300 \
+   --unk_id=0 --pad_id=1 --eos_id=4 --bos_id=7 --minloglevel=2 >/dev/null 2>&1) || fail "spm_train"
+ids=$(echo hello | spm_encode --model="$T/odd.model" --output_format=id --extra_options=bos:eos)
+bos=${ids%% *}; eos=${ids##* }
+[ "$bos" = 7 ] && [ "$eos" = 4 ] || fail "spm_encode gives bos/eos '$bos'/'$eos' for the trained tokenizer"
+lp_model_ini "" 32 64 2 2 2 300 16 > "$T/odd.ini"
+run "$LLAMAPRO" init --config "$T/odd.ini" --out "$T/odd.h5" --tokenizer "$T/odd.model" 2>/dev/null
+run "$LLAMAPRO" export --in "$T/odd.h5" --to hf "$T/hfodd" > /dev/null
+run "$LLAMAPRO" import --from llama2c "$LP_FIXTURES/tiny-gqa.llama2c.bin" --out "$T/notok.h5" > /dev/null
+run "$LLAMAPRO" export --in "$T/notok.h5" --to hf "$T/hfnotok" > /dev/null
+python3 - "$T/hfodd/config.json" "$bos" "$eos" "$T/hfnotok/config.json" <<'PY' || fail "bos/eos ids in config.json"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert (c["bos_token_id"], c["eos_token_id"]) == (int(sys.argv[2]), int(sys.argv[3])), c
+n = json.load(open(sys.argv[4]))
+assert n["bos_token_id"] is None and n["eos_token_id"] is None, n
+PY
 expect_fail 1 "already exists" "$LLAMAPRO" export --in "$T/m.h5" --to hf "$T/hf"
 expect_fail 1 "--shard-size 'abc' is not a size" "$LLAMAPRO" export --in "$T/m.h5" --to hf "$T/hfx" --shard-size abc
 echo "export_hf: passed"

@@ -5,38 +5,9 @@
 # of pp = 2, M = 8 within 0.05 of the cost model's prediction.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 export OMP_NUM_THREADS=1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 mpi() { "$MPIEXEC" -q --oversubscribe --bind-to none "$@"; }
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 128
-[data]
-train = $T/corpus.h5
-val = general:$T/corpus.h5:val
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 4
-steps = 3
-[optim]
-lr = 1e-3
-warmup_steps = 1
-[run]
-dir = $T/run1
-eval_every = 2
-eval_tokens = 2000
-INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -200 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.1 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
+lp_tiny_ini "$T/run.ini" 128 "[batch]" "microbatches = 4" "steps = 3"
+lp_tiny_setup "$T/run.ini" 200 0.1
 
 # 1. pp = 2 (both schedules) = pp = 1, bitwise: step and eval losses, grad norms, final weights
 run "$LLAMAPRO" train --config "$T/run.ini" 2> "$T/p1.log"

@@ -1,7 +1,6 @@
 # prepare_errors.sh - bad input exits 1 with one line naming the file (and line) and what was
 # expected, and leaves no output file behind, partial or not.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 good='{"text": "A good document."}'
 bad_case() { # NAME PATTERN FILE...
   local name=$1 pat=$2; shift 2

@@ -2,10 +2,9 @@
 # sentencepiece library's own (spm_encode); gzip input equals plain input; the split of a
 # document does not depend on file order; a model file's embedded tokenizer works like the file.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 MPI="$MPIEXEC --oversubscribe -n"
 # A subset of Brown keeps this fast: 60 documents, ~700 KB of text.
-head -n 60 "$LP_SHARED/data/brown.jsonl" > "$T/brown60.jsonl"
+gzip -dc "$LP_FIXTURES/brown-60.jsonl.gz" > "$T/brown60.jsonl"
 gzip -c "$T/brown60.jsonl" > "$T/brown60.jsonl.gz"
 # Small batches, so that batches, rank ranges and chunk boundaries all cut through the data.
 export LP_PREPARE_BATCH_BYTES=150000

@@ -2,7 +2,6 @@
 # the documented format (checked by decoding with spm_decode and recomputing with bash), the test
 # split is held out, the corpus depends on the seed only (not on the rank count).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
 SYN=(prepare --quiet --synthetic arithmetic --docs 3000 --tokenizer "$TOK" --val-fraction 0.1 --test-fraction 0.1)
 run "$LLAMAPRO" "${SYN[@]}" --seed 5 --out "$T/s1.h5"
 run $MPIEXEC --oversubscribe -n 2 "$LLAMAPRO" "${SYN[@]}" --seed 5 --out "$T/s2.h5"

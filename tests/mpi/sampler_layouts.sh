@@ -2,8 +2,7 @@
 # and (1,2) fetch the same sequences for each (step, position), whatever the microbatch size;
 # and each sequence is the corpus tokens of a window [w*T, w*T+T], checked against h5dump.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-head -n 20 "$LP_SHARED/data/brown.jsonl" > "$T/b20.jsonl"
+gzip -dc "$LP_FIXTURES/brown-60.jsonl.gz" | head -n 20 > "$T/b20.jsonl"
 run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --out "$T/c.h5" "$T/b20.jsonl"
 layout() { # NAME PP DP MICRO
   mkdir -p "$T/$1" && (cd "$T/$1" && run $MPIEXEC --oversubscribe -n $(($2 * $3)) "$LP_SAMPLER_LAYOUT" "$T/c.h5" $2 $3 12 40 $4) || fail "layout $1"

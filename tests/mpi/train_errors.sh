@@ -1,17 +1,7 @@
 # train_errors.sh - LLaMA Pro bad input exits 1 before any compute, with one line naming the
 # config field, flag or file and what was expected (issue: LLaMA Pro training).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 32
-hidden_dim = 64
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 32
+{ lp_model_ini "$T/exp.h5" 32 64 4 4 2 4096 32; cat <<INI
 [data]
 train = $T/corpus.h5
 seq_len = 16
@@ -24,6 +14,7 @@ warmup_steps = 0
 [run]
 dir = $T/run
 INI
+} > "$T/run.ini"
 printf '{"text": "The quick brown fox jumps over the lazy dog, again and again and again."}\n%.0s' $(seq 40) > "$T/docs.jsonl"
 run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --out "$T/corpus.h5" "$T/docs.jsonl"
 run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
@@ -49,7 +40,7 @@ train 'not-there.h5' model.path="$T/not-there.h5"
 run "$LLAMAPRO" import --from llama2c "$LP_FIXTURES/tiny-gqa.llama2c.bin" --out "$T/tiny.h5" 2>/dev/null
 train 'corpus vocabulary has 4096 tokens but the model.s has 96' model.path="$T/tiny.h5" method.name=full
 # the same vocabulary size from another tokenizer: the checksums differ
-head -c 20000 "$LP_SHARED/data/brown.jsonl" | python3 -c 'import sys,json
+gzip -dc "$LP_FIXTURES/brown-60.jsonl.gz" | head -c 20000 | python3 -c 'import sys,json
 for l in sys.stdin:
     try: print(json.loads(l)["text"])
     except Exception: pass' > "$T/text.txt"

@@ -3,37 +3,8 @@
 # frozen tensors of final.h5 are bitwise those of the expanded model), and 2 data-parallel ranks
 # give the loss of 1 rank over the same global batch.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
-TOK="$LP_SOURCE_DIR/inputs/tokenizer/tokenizer.model"
-cat > "$T/run.ini" <<INI
-[model]
-path = $T/exp.h5
-dim = 64
-hidden_dim = 128
-n_layers = 4
-n_heads = 4
-n_kv_heads = 2
-vocab_size = 4096
-max_seq_len = 64
-[data]
-train = $T/corpus.h5
-val = general:$T/corpus.h5:val
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 2
-steps = 4
-[optim]
-lr = 1e-3
-warmup_steps = 1
-[run]
-dir = $T/run1
-eval_every = 2
-eval_tokens = 2000
-INI
-gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -40 > "$T/docs.jsonl"
-run "$LLAMAPRO" prepare --quiet --tokenizer "$TOK" --val-fraction 0.2 --out "$T/corpus.h5" "$T/docs.jsonl"
-run "$LLAMAPRO" init --config "$T/run.ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
-run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
+lp_tiny_ini "$T/run.ini" 64
+lp_tiny_setup "$T/run.ini" 40 0.2
 run "$LLAMAPRO" train --config "$T/run.ini" 2> "$T/train1.log"
 grep -q 'step 4/4 | loss' "$T/train1.log" || fail "no progress line: $(cat "$T/train1.log")"
 M="$T/run1/metrics.jsonl"
@@ -48,6 +19,7 @@ for k in ("step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mfu", "t
 assert [r["step"] for r in steps] == [1, 2, 3, 4]
 assert steps[-1]["tokens"] == 4 * 2 * 2 * 32
 ev = [r for r in rows if "eval" in r]
+assert [r["step"] for r in ev] == [0, 2, 4], ev
 assert all(set(("step", "eval", "loss", "ppl", "tokens")) <= set(r) for r in ev)
 PY
 # frozen tensors untouched, new blocks (layers 2 and 5) changed
@@ -68,6 +40,7 @@ assert len(la) == len(lb) == 4
 for x, y in zip(la, lb):
     assert abs(x - y) <= 1e-5 * abs(x), (la, lb)
 ea = [r["loss"] for r in a if "eval" in r]; eb = [r["loss"] for r in b if "eval" in r]
+assert len(ea) == len(eb) == 3, (ea, eb)  # steps 0, 2, 4
 for x, y in zip(ea, eb):
     assert abs(x - y) <= 1e-5 * abs(x), (ea, eb)
 PY

@@ -1,4 +1,4 @@
-/* fixture.h - reading the reference numbers in ../shared/fixtures (tests only). */
+/* fixture.h - reading the reference numbers in tests/fixtures (tests only). */
 #ifndef LP_TEST_FIXTURE_H
 #define LP_TEST_FIXTURE_H
 #include <stddef.h>

@@ -47,13 +47,39 @@ static void test_expand_identity(void **state) {
     assert_int_equal(lp_expand(&base, &bad, 3, LP_EXPAND_INTERLEAVE, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "3"));
     assert_non_null(strstr(err, "4 layers"));
-    /* top and bottom stack the new blocks */
-    lp_model top;
-    assert_int_equal(lp_expand(&base, &top, 2, LP_EXPAND_TOP, new_layers, err, sizeof err), 0);
-    assert_int_equal(new_layers[0], 4);
-    assert_int_equal(new_layers[1], 5);
-    assert_true(lp_expand_verify_identity(&base, &top, 3));
-    lp_model_free(&top);
+    /* top and bottom stack the new blocks (copies of the last / first block); their logits on the
+     * reference tokens equal the base model's (within 1e-6; the new blocks add exact zeros) and
+     * the fixture's float64 base logits (within 1e-4) */
+    int T = (int)(n / 2 / (size_t)base.cfg.vocab_size); /* n: the 2 x 16 x 96 logits read above */
+    lp_acts ab;
+    lp_acts_alloc(&ab, &base, 2, T);
+    lp_forward(&base, &ab, tokens, NULL, 2, T, NULL);
+    size_t nb;
+    double *base_ref = fx_read(fx_reference(), "/base/logits", &nb);
+    assert_int_equal(nb, n);
+    const struct { lp_expand_position pos; int first_new; const char *origin; } cases[] = {
+        {LP_EXPAND_TOP, 4, "copy-of:3"}, {LP_EXPAND_BOTTOM, 0, "copy-of:0"}};
+    for (int k = 0; k < 2; k++) {
+        lp_model st;
+        assert_int_equal(lp_expand(&base, &st, 2, cases[k].pos, new_layers, err, sizeof err), 0);
+        assert_int_equal(st.cfg.n_layers, 6);
+        assert_int_equal(new_layers[0], cases[k].first_new);
+        assert_int_equal(new_layers[1], cases[k].first_new + 1);
+        for (int j = 0; j < 2; j++) assert_string_equal(st.layers[new_layers[j]].origin, cases[k].origin);
+        lp_acts as;
+        lp_acts_alloc(&as, &st, 2, T);
+        lp_forward(&st, &as, tokens, NULL, 2, T, NULL);
+        double worst = 0;
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)as.logits[i] - ab.logits[i]));
+        printf("%s: max |logits - base logits| = %.3g, vs float64 base %.3g\n", lp_expand_position_name(cases[k].pos),
+               worst, fx_max_abs_diff_f(as.logits, base_ref, n));
+        assert_true(worst <= 1e-6);
+        assert_true(fx_max_abs_diff_f(as.logits, base_ref, n) <= 1e-4);
+        lp_acts_free(&as);
+        lp_model_free(&st);
+    }
+    lp_acts_free(&ab);
+    free(base_ref);
     lp_acts_free(&a);
     free(tokens); free(ref); free(want); free(src);
     lp_model_free(&ex);

@@ -90,6 +90,32 @@ static void test_permute(void **state) {
     assert_memory_equal(w, orig, sizeof w);
 }
 
+/* IEEE binary16 decoded by its definition (sign, 5-bit exponent biased by 15, 10-bit fraction),
+ * in double: written here, independently of safetensors.c. */
+static float ref_f16(uint16_t h) {
+    int s = h >> 15, e = (h >> 10) & 31, f = h & 1023;
+    double v = e == 0 ? ldexp(f, -24) : e == 31 ? (f ? NAN : INFINITY) : ldexp(1024 + f, e - 25);
+    return (float)(s ? -v : v);
+}
+
+/* Every one of the 65536 F16 and BF16 bit patterns decodes bitwise to the reference (bfloat16 is
+ * the high half of a float32, so its reference is the pattern shifted into place). */
+static void test_half_conversions_exhaustive(void **state) {
+    for (uint32_t h = 0; h < 65536; h++) {
+        float got = lp_f16_to_f32((uint16_t)h), want = ref_f16((uint16_t)h);
+        if (isnan(want)) {
+            if (!isnan(got) || signbit(got) != signbit(want)) fail_msg("f16 0x%04x: %g, expected a NaN", h, got);
+        } else if (memcmp(&got, &want, 4)) {
+            fail_msg("f16 0x%04x: %a, expected %a", h, got, want);
+        }
+        uint32_t bits = h << 16;
+        float bw, bg = lp_bf16_to_f32((uint16_t)h);
+        memcpy(&bw, &bits, 4);
+        if (isnan(bw) ? !isnan(bg) || signbit(bg) != signbit(bw) : memcmp(&bg, &bw, 4) != 0)
+            fail_msg("bf16 0x%04x: %a, expected %a", h, bg, bw);
+    }
+}
+
 static void test_half_conversions(void **state) {
     assert_true(lp_f16_to_f32(0x3C00) == 1.0f);
     assert_true(lp_f16_to_f32(0xC000) == -2.0f);
@@ -203,6 +229,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama2c_matches_reference), cmocka_unit_test(test_hf_matches_reference),
         cmocka_unit_test(test_permute), cmocka_unit_test(test_half_conversions),
+        cmocka_unit_test(test_half_conversions_exhaustive),
         cmocka_unit_test(test_save_load_roundtrip), cmocka_unit_test(test_tied_llama2c)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Finalize();

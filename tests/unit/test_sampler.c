@@ -124,8 +124,20 @@ static void test_sampler_epochs(void **state) {
         uint64_t w = lp_sampler_window(s, 31, 2 + j);
         for (int i = 0; i <= T; i++) assert_int_equal(buf[j * (T + 1) + i], pattern(w * T + (uint64_t)i));
     }
-    /* The last window reaches the last usable token. */
-    assert_true((W - 1) * T + T < NTOK);
+    /* The last window W-1 is read through to its last token (T+1 tokens, the last of them at
+     * (W-1)*T+T = W*T <= NTOK-1), and no further window would fit: (W+1)*T+1 > NTOK. */
+    assert_true((W + 1) * T + 1 > NTOK);
+    int found = 0;
+    for (uint64_t k = 0; k < (W + G - 1) / G && !found; k++)
+        for (int j = 0; j < G && !found; j++) {
+            if (k * G + (uint64_t)j >= W || lp_sampler_window(s, k, j) != W - 1) continue;
+            int *last = malloc((T + 1) * sizeof *last);
+            lp_sampler_fill(s, k, j, 1, last);
+            for (int i = 0; i <= T; i++) assert_int_equal(last[i], pattern((W - 1) * T + (uint64_t)i));
+            free(last);
+            found = 1;
+        }
+    assert_true(found); /* window W-1 is in epoch 0 */
     lp_sampler_state st;
     lp_sampler_get_state(s, &st);
     char err[128];
