@@ -173,16 +173,18 @@ lp_step() {
 }
 
 lp_failed() {
-  local name=$1 rc=$2 who rank
-  # name the rank that died first (the launcher then stops the others): srun says "task N: Killed",
-  # mpirun "process rank N with PID ... exited on signal 9 (Killed)"
-  who=$(grep -E -o 'task [0-9]+: [A-Za-z ]+|rank [0-9]+ with PID [0-9]+ on node [^ ]+ exited on signal [0-9]+( \([A-Za-z]+\))?' \
+  local name=$1 rc=$2 who rank node
+  # name the rank that died first (the launcher then stops the others) and its node: srun says
+  # "NODE: task N: Killed", mpirun "process rank N with PID ... on node NODE exited on signal 9 (Killed)"
+  who=$(grep -E -o '([^ :]+: )?task [0-9]+: [A-Za-z ]+|rank [0-9]+ with PID [0-9]+ on node [^ ]+ exited on signal [0-9]+( \([A-Za-z]+\))?' \
     "$RUN/log/$name.log" 2>/dev/null | head -1 || true)
+  node=$(echo "$who" | sed -n -E 's/^([^ :]+): task .*/\1/p')
+  [ -z "$node" ] || who=${who#"$node: "}
   [ "$rc" -gt 128 ] && [ -n "$LP_STOP" ] && [ "$name" = train ] &&
     lp_die "$name: stopped by SIG$LP_STOP without a checkpoint (exit $rc): this llamapro build does not checkpoint on signals; the next run starts training again"
   [ "$LP_STOP" != INT ] || lp_die "$name: interrupted (SIGINT); finished steps are kept, run again to continue"
   rank=$(echo "$who" | grep -E -o '(task|rank) [0-9]+' | grep -E -o '[0-9]+' || true)
-  lp_die "$name failed with exit status $rc${who:+: rank $rank ended first ($who)}; log: $RUN/log/$name.log." \
+  lp_die "$name failed with exit status $rc${who:+: rank $rank ended first ($who)${node:+ on node $node}}; log: $RUN/log/$name.log." \
     "Finished steps are kept: submitting the job again continues from here."
 }
 

@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
         {"export", lp_cmd_export, "export a model to Hugging Face safetensors"},
         {"info", lp_cmd_info, "describe a model, corpus or checkpoint file"},
         {"bench", lp_cmd_bench, "time training steps: tokens/s, FLOP/s and MFU"},
+        {"plan", lp_cmd_plan, "predict step time and memory of training layouts over node counts"},
         {NULL, NULL, NULL}};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout, cmds);
@@ -51,7 +52,7 @@ int main(int argc, char **argv) {
         if (!strcmp(c->name, argv[1])) cmd = c;
     if (!cmd) {
         fprintf(stderr, "llamapro: unknown command '%s' (expected one of: import init expand prepare "
-                        "train eval generate export info bench)\n", argv[1]);
+                        "train eval generate export info bench plan)\n", argv[1]);
         return LP_EXIT_USAGE;
     }
     lp_blas_select(argv); /* may re-execute this program once; see blas_select.h */

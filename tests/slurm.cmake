@@ -11,3 +11,10 @@ lp_script_test(kill_rank_resume e2e 2)
 foreach(t main_job main_job_bash math_job time_limit_requeue kill_rank kill_rank_resume)
   set_tests_properties(e2e.${t} PROPERTIES RESOURCE_LOCK local_slurm TIMEOUT 600)
 endforeach()
+# two nodes of the local cluster (network namespaces on a bridge): the main job with one stage per
+# node over TCP, bitwise the 1-node losses; a killed rank on node2; requeue; stop leaves nothing
+lp_script_test(two_nodes e2e 2)
+set_tests_properties(e2e.two_nodes PROPERTIES RESOURCE_LOCK local_slurm SKIP_RETURN_CODE 77 TIMEOUT 900)
+# the scaling study (jobs/scaling-study.slurm) on 2 nodes: runs, report, figures, bitwise check
+lp_script_test(scaling_study e2e 2)
+set_tests_properties(e2e.scaling_study PROPERTIES RESOURCE_LOCK local_slurm SKIP_RETURN_CODE 77 TIMEOUT 900)

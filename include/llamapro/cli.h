@@ -14,6 +14,8 @@ int lp_cmd_generate(int argc, char **argv);
 int lp_cmd_export(int argc, char **argv);
 int lp_cmd_info(int argc, char **argv);
 int lp_cmd_bench(int argc, char **argv);
+int lp_cmd_bench_network(int argc, char **argv); /* bench --network (src/cli/bench_network.c) */
+int lp_cmd_plan(int argc, char **argv);
 
 /* Parse "a,b,c" integers into out (at most max); returns count or -1 on a malformed list. */
 int lp_parse_int_list(const char *s, int *out, int max);

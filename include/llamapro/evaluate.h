@@ -24,7 +24,8 @@ typedef struct {
 lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, const char *split,
                            int seq_len, uint64_t max_tokens, MPI_Comm comm);
 
-/* User error (exit 1) unless corpus `path` fits model m: same vocabulary size, and the same
+/* User error (exit 1) unless corpus `path` fits model m: a vocabulary no larger than the model's
+ * (embeddings may be padded past the tokenizer), and the same
  * tokenizer checksum when both record one. `what` names the config field in the message. */
 void lp_check_corpus_fits_model(const lp_model *m, const char *path, const char *split, const char *what);
 

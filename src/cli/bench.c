@@ -40,6 +40,8 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int lp_cmd_bench(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) /* the network benchmark lives in bench_network.c */
+        if (!strcmp(argv[i], "--network")) return lp_cmd_bench_network(argc, argv);
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"expand", required_argument, 0, 'e'},
                                          {"steps", required_argument, 0, 's'}, {"warmup", required_argument, 0, 'w'},
                                          {"json", required_argument, 0, 'j'},    {"help", no_argument, 0, 'h'},

@@ -19,8 +19,8 @@ static void usage(FILE *f) {
             "token or the model's max_seq_len). --temperature 0 is greedy (the most likely token each\n"
             "step); otherwise tokens are drawn from softmax(logits / T) (default T = 0.8) with a\n"
             "generator seeded by --seed (default 1): the same seed gives the same text.\n"
-            "--prompt is tokenized with the model's embedded SentencePiece tokenizer and starts with\n"
-            "BOS; --prompt-ids takes ids as they are (models without a tokenizer). --print-ids prints\n"
+            "--prompt is tokenized with the model's embedded tokenizer (SentencePiece or byte-level BPE)\n"
+            "and starts with its BOS (<|endoftext|> for one that has none, such as Qwen's); --prompt-ids takes ids as they are (models without a tokenizer). --print-ids prints\n"
             "the generated ids, comma-separated, instead of text. --precision bf16 runs the GEMMs on\n"
             "bf16 inputs with fp32 accumulation (oneDNN), as [run] precision = bf16 trains; default fp32.\n");
 }

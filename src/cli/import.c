@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
@@ -20,11 +21,14 @@ static void help(void) {
         "                       F32, F16 and BF16 tensors are converted to float32. q_proj and\n"
         "                       k_proj rows are un-permuted (inverse of transformers'\n"
         "                       convert_llama_weights_to_hf.py permute) so that RoPE rotates\n"
-        "                       interleaved pairs as in Meta/llama2.c. DIR/tokenizer.model, if\n"
-        "                       present, is stored in the model.\n"
+        "                       interleaved pairs as in Meta/llama2.c. The tokenizer, if present,\n"
+        "                       is stored in the model: DIR/tokenizer.json (byte-level BPE, with\n"
+        "                       DIR/tokenizer_config.json for BOS/EOS), else DIR/tokenizer.model.\n"
         "  --from llama2c FILE  a llama2.c legacy .bin (7 int32 header; negative vocab_size means an\n"
         "                       unshared classifier). norm_eps 1e-5 and rope_theta 10000 are assumed.\n"
-        "  --tokenizer FILE     store this SentencePiece tokenizer.model in the model file\n"
+        "  --tokenizer FILE     store this tokenizer in the model file: a SentencePiece tokenizer.model\n"
+        "                       or a Hugging Face tokenizer.json (with the tokenizer_config.json\n"
+        "                       beside it, when there is one)\n"
         "  --out MODEL.h5       output: /config attributes, float32 weights with Fletcher32\n"
         "                       checksums, every layer marked origin \"base:i\", not trainable.\n"
         "                       Written as MODEL.h5.partial and renamed when complete.\n"
@@ -68,7 +72,10 @@ int lp_cmd_import(int argc, char **argv) {
     lp_model m;
     if (!strcmp(from, "hf")) lp_import_hf(&m, src);
     else lp_import_llama2c(&m, src);
+    char tjson[4200];
+    snprintf(tjson, sizeof tjson, "%s/tokenizer.json", src);
     if (tok) lp_import_tokenizer(&m, tok);
+    else if (!strcmp(from, "hf") && access(tjson, F_OK) == 0) lp_import_tokenizer(&m, src); /* json first */
     lp_model_save(&m, out, MPI_COMM_WORLD);
 
     if (lp_world_rank() == 0) {

@@ -179,7 +179,9 @@ static void describe_model(hid_t f, const char *path) {
         hid_t d = H5Dopen2(f, "tokenizer", H5P_DEFAULT);
         LP_CHECK_H5(d, "opening /tokenizer");
         hid_t s = H5Dget_space(d);
-        printf("tokenizer: %lld bytes\n", (long long)H5Sget_simple_extent_npoints(s));
+        char kind[32] = "";
+        lp_h5_attr_read_str(d, "kind", kind, sizeof kind);
+        printf("tokenizer: %lld bytes%s%s\n", (long long)H5Sget_simple_extent_npoints(s), kind[0] ? ", " : "", kind);
         H5Sclose(s);
         H5Dclose(d);
     } else {

@@ -16,21 +16,24 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: llamapro prepare --tokenizer MODEL.h5|tokenizer.model --out CORPUS.h5\n"
+        "usage: llamapro prepare --tokenizer MODEL.h5|tokenizer.model|tokenizer.json --out CORPUS.h5\n"
         "                        [--val-fraction F] [--test-fraction F] [--text-key K] FILES...\n"
         "       llamapro prepare --synthetic arithmetic --docs N [--seed S]\n"
-        "                        --tokenizer MODEL.h5|tokenizer.model --out CORPUS.h5\n\n"
+        "                        --tokenizer MODEL.h5|tokenizer.model|tokenizer.json --out CORPUS.h5\n\n"
         "Tokenize documents into an HDF5 corpus file (/splits/{train,val[,test]}/{tokens,doc_offsets}).\n"
         "Runs on any number of MPI ranks (mpirun -n P) with OpenMP threads in each; the output does\n"
         "not depend on P or the thread count.\n\n"
         "inputs (plain or gzip-compressed, read with zlib):\n"
         "  *.jsonl, *.ndjson[.gz]   one JSON object per line, the text under \"text\" (or --text-key)\n"
         "  any other file           one document: the whole file\n"
-        "Text must be UTF-8. Every document starts with BOS; documents with empty text are skipped.\n"
+        "Text must be UTF-8. Every document starts with the tokenizer's BOS (for a tokenizer that adds\n"
+        "none, such as Qwen's, its <|endoftext|>); documents with empty text are skipped.\n"
         "A document goes to val/test by a hash of its text (fractions below), so the split depends on\n"
         "neither the rank count nor the file order; within a split documents keep the input order.\n\n"
         "options:\n"
-        "  --tokenizer FILE     a model file with an embedded /tokenizer, or a SentencePiece tokenizer.model\n"
+        "  --tokenizer FILE     a model file with an embedded /tokenizer, a SentencePiece tokenizer.model,\n"
+        "                       or a Hugging Face tokenizer.json (byte-level BPE; the tokenizer_config.json\n"
+        "                       beside it, when present, names BOS and EOS)\n"
         "  --out FILE           the corpus file (written as FILE.partial, renamed when complete)\n"
         "  --val-fraction F     expected fraction of documents in val (default 0.05)\n"
         "  --test-fraction F    expected fraction in a held-out test split (default 0: no test split;\n"
@@ -64,7 +67,7 @@ static unsigned long long parse_count(const char *flag, const char *s) {
     return v;
 }
 
-/* The tokenizer from a model file's /tokenizer dataset (uint8) or from a tokenizer.model. */
+/* The tokenizer from a model file's /tokenizer dataset (uint8) or from a tokenizer file. */
 static lp_tokenizer *load_tokenizer(const char *path) {
     char err[512];
     H5E_auto2_t fn;
@@ -78,24 +81,24 @@ static lp_tokenizer *load_tokenizer(const char *path) {
         if (f < 0) lp_user_error("%s: cannot open the HDF5 file (expected a model file)", path);
         if (H5Lexists(f, "/tokenizer", H5P_DEFAULT) <= 0)
             lp_user_error("%s: no /tokenizer dataset (expected a model file with an embedded tokenizer, "
-                          "or pass a tokenizer.model)", path);
+                          "or pass a tokenizer.model or tokenizer.json)", path);
         hid_t d = H5Dopen2(f, "/tokenizer", H5P_DEFAULT);
         hid_t s = d >= 0 ? H5Dget_space(d) : -1;
         hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-        if (n <= 0) lp_user_error("%s: /tokenizer is empty or unreadable (expected the tokenizer.model bytes)", path);
+        if (n <= 0) lp_user_error("%s: /tokenizer is empty or unreadable (expected the tokenizer bytes)", path);
         unsigned char *buf = lp_calloc((size_t)n, 1, "reading the embedded tokenizer");
         if (H5Dread(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            lp_user_error("%s: cannot read /tokenizer (expected uint8 tokenizer.model bytes)", path);
+            lp_user_error("%s: cannot read /tokenizer (expected uint8 tokenizer bytes)", path);
         H5Sclose(s); H5Dclose(d); H5Fclose(f);
         t = lp_tokenizer_load_bytes(buf, (size_t)n, err, sizeof err);
         lp_free(buf);
         if (!t) lp_user_error("%s: /tokenizer: %s", path, err);
     } else {
         t = lp_tokenizer_load_file(path, err, sizeof err);
-        if (!t) lp_user_error("%s: %s (expected a SentencePiece tokenizer.model or a model .h5)", path, err);
+        if (!t) lp_user_error("%s (expected a SentencePiece tokenizer.model, a tokenizer.json or a model .h5)", err);
     }
     H5Eset_auto2(H5E_DEFAULT, fn, data);
-    if (lp_tokenizer_bos_id(t) < 0) lp_user_error("%s: the tokenizer has no BOS piece (expected one)", path);
+    if (lp_tokenizer_bos_id(t) < 0) lp_user_error("%s: the tokenizer has no BOS and no <|endoftext|> token (expected one to start documents)", path);
     return t;
 }
 
@@ -129,7 +132,7 @@ int lp_cmd_prepare(int argc, char **argv) {
                           argv[optind - 1]);
         }
     }
-    if (!tokpath) lp_user_error("prepare: --tokenizer is required (a model .h5 or a tokenizer.model)");
+    if (!tokpath) lp_user_error("prepare: --tokenizer is required (a model .h5, a tokenizer.model or a tokenizer.json)");
     if (!out) lp_user_error("prepare: --out is required (the corpus .h5 to write)");
     if (test < 0) test = synthetic ? 0.05 : 0;
     if (val + test >= 1) lp_user_error("prepare: --val-fraction + --test-fraction = %g (expected < 1)", val + test);

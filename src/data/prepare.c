@@ -170,7 +170,7 @@ void lp_prepare_run(lp_docsrc *src, const lp_tokenizer *tok, const lp_prepare_op
                 ndoc[i] = d ? k + 1 : -1;
             }
         }
-        if (enc_failed) lp_fatal_at(__FILE__, __LINE__, "tokenizing documents", "sentencepiece failed");
+        if (enc_failed) lp_fatal_at(__FILE__, __LINE__, "tokenizing documents", "the tokenizer failed");
         /* The first bad record in input order is reported, whichever rank holds it. */
         uint64_t first_bad = UINT64_MAX, global_bad;
         for (size_t i = lo; i < hi; i++)

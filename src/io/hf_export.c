@@ -217,9 +217,9 @@ void lp_hf_export(const lp_model *m, const char *dir, lp_dtype dtype, unsigned l
         write_json(p, idx);
         cJSON_Delete(idx);
         write_config(m, part, dtype, bos, eos);
-        if (m->tokenizer && m->tokenizer_len) {
-            snprintf(p, sizeof p, "%s/tokenizer.model", part);
-            write_text(p, (const char *)m->tokenizer, m->tokenizer_len);
+        if (m->tokenizer && m->tokenizer_len) { /* tokenizer.model, or tokenizer.json (+ _config) */
+            char terr[4400];
+            LP_CHECK_SYS(lp_tokenizer_write_hf(m->tokenizer, m->tokenizer_len, part, terr, sizeof terr) == 0, terr);
         }
         write_readme(m, part);
     }

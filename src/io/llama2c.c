@@ -8,6 +8,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/import.h"
+#include "llamapro/tokenizer.h"
 
 char *lp_read_file(const char *path, size_t *n) {
     FILE *fp = fopen(path, "rb");
@@ -25,11 +26,17 @@ char *lp_read_file(const char *path, size_t *n) {
 
 void lp_import_tokenizer(lp_model *m, const char *path) {
     size_t n = 0;
-    char *b = lp_read_file(path, &n);
-    if (n == 0) lp_user_error("%s: tokenizer file is empty", path);
+    unsigned char *b = NULL;
+    char err[512];
+    if (lp_tokenizer_read_source(path, &b, &n, err, sizeof err) < 0) lp_user_error("%s", err);
+    lp_tokenizer *t = lp_tokenizer_load_bytes(b, n, err, sizeof err); /* refuse it now, not at use */
+    if (!t) lp_user_error("%s: %s", path, err);
+    lp_tokenizer_free(t);
     lp_free(m->tokenizer);
-    m->tokenizer = (uint8_t *)b;
+    m->tokenizer = lp_calloc(n, 1, "storing the tokenizer");
+    memcpy(m->tokenizer, b, n);
     m->tokenizer_len = n;
+    free(b);
 }
 
 /* Copy layer tensor `kind` of every layer from consecutive [L, ...] slabs of the file. */

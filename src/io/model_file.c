@@ -10,6 +10,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/h5util.h"
+#include "llamapro/tokenizer.h"
 
 void lp_model_tensor_h5path(const lp_tensor *t, char *buf, size_t n) {
     if (t->layer >= 0)
@@ -77,6 +78,10 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm) {
         hid_t dxpl = lp_h5_dxpl_collective();
         lp_h5_write_u8(file, "tokenizer", m->tokenizer_len, writer ? m->tokenizer : NULL, dxpl);
         LP_CHECK_H5(H5Pclose(dxpl), "closing a property list");
+        hid_t td = H5Dopen2(file, "tokenizer", H5P_DEFAULT); /* its kind, for readers of the file */
+        LP_CHECK_H5(td, "opening /tokenizer");
+        lp_h5_attr_write_str(td, "kind", lp_tokenizer_kind_of(m->tokenizer, m->tokenizer_len));
+        LP_CHECK_H5(H5Dclose(td), "closing /tokenizer");
     }
     for (int l = 0; l < c->n_layers; l++) {
         char path[64];

@@ -51,7 +51,8 @@ lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, c
 
 void lp_check_corpus_fits_model(const lp_model *m, const char *path, const char *split, const char *what) {
     lp_corpus *c = lp_corpus_open(path, split);
-    if (lp_corpus_vocab_size(c) != m->cfg.vocab_size)
+    /* <=, not ==: models pad the embedding past the tokenizer (Qwen3: 151,669 tokens, 151,936 rows) */
+    if (lp_corpus_vocab_size(c) > m->cfg.vocab_size)
         lp_user_error("%s (%s): corpus vocabulary has %d tokens but the model's has %d (tokenized with another tokenizer?)",
                       path, what, lp_corpus_vocab_size(c), m->cfg.vocab_size);
     const char *cs = lp_corpus_tokenizer_checksum(c);

@@ -31,8 +31,10 @@ static int score_one(const lp_model *m, lp_decoder *d, const lp_tokenizer *tok, 
         int next = lp_sample(logits, m->cfg.vocab_size, 0.0f, NULL);
         if (next == eos || next == bos) break;
         ids[n++] = next;
-        const char *piece = lp_tokenizer_piece(tok, next);
-        if (piece && (strchr(piece, '\n') || !strcmp(piece, "<0x0A>"))) break;
+        char *piece = lp_tokenizer_decode(tok, &next, 1, err, sizeof err); /* "\n" whatever the kind */
+        int newline = piece && strchr(piece, '\n');
+        free(piece);
+        if (newline) break;
         if (n < cap) logits = lp_decoder_step(d, m, next);
     }
     char *text = lp_tokenizer_decode(tok, ids + start, (size_t)(n - start), err, sizeof err);

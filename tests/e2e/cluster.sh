@@ -2,7 +2,7 @@
 # its state in the test's temp dir, stopped on exit whatever happens; a tiny base model and run
 # config for smoke-sized jobs; helpers to submit and wait.
 #   SRC (the repository), $T, fail, run        from tests/cli/lib.sh
-#   lp_cluster_start                           start it; SLURM_CONF exported
+#   lp_cluster_start [--nodes N]               start it; SLURM_CONF exported
 #   lp_tiny_base FILE                          a 4-layer model with the embedded tokenizer
 #   lp_smoke_config FILE RUN_DIR [key=value...] a run config for a few-second training
 #   lp_submit ARGS...                          sbatch --parsable from the repository; prints the job id
@@ -19,7 +19,7 @@ lp_e2e_cleanup() {
   if [ -f "$LP_SLURM_DIR/slurm.conf" ]; then
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
       echo "--- slurmctld log (tail)" >&2; tail -15 "$LP_SLURM_DIR/log/slurmctld.log" >&2 || true
-      echo "--- slurmd log (tail)" >&2; tail -15 "$LP_SLURM_DIR/log/slurmd.log" >&2 || true
+      echo "--- slurmd log (tail)" >&2; tail -n 15 "$LP_SLURM_DIR"/log/slurmd*.log >&2 || true
     fi
     bash "$SRC/slurm/local-cluster.sh" stop || echo "WARNING: local cluster did not stop cleanly" >&2
   fi
@@ -36,7 +36,7 @@ lp_cluster_start() {
     (LP_ENV_FUNCTIONS_ONLY=1 . "$SRC/slurm/env.sh" && lp_install_debs $LP_SLURM_DEBS) ||
       { echo "SKIPPED: Slurm is not installed and Debian's slurm-wlm/munge could not be installed"; exit 77; }
   fi
-  bash "$SRC/slurm/local-cluster.sh" start || fail "local Slurm cluster did not start"
+  bash "$SRC/slurm/local-cluster.sh" start "$@" || fail "local Slurm cluster did not start"
   export SLURM_CONF=$LP_SLURM_DIR/slurm.conf
 }
 

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# scaling-report.sh DIR - the report of a scaling study (jobs/scaling-study.slurm): for every run in
+# DIR/runs, the measurements (median step of metrics.jsonl after 2 warm-up steps; per stage compute,
+# wait and optimizer time; peak resident memory per stage) beside the prediction of `llamapro plan`
+# for the same layout (one rate calibration for all, the network measured in the run's allocation);
+# strong and weak scaling; the bitwise loss check across node counts; gnuplot figures. Writes
+# DIR/report.md, DIR/*.png and DIR/summary.json. Needs llamapro on PATH (slurm/env.sh), python3
+# (Debian's, /usr/bin/python3) and gnuplot.
+set -euo pipefail
+D=${1:?usage: scaling-report.sh STUDY_DIR}
+[ -d "$D/runs" ] || { echo "scaling-report: no $D/runs (run jobs/scaling-study.slurm first)" >&2; exit 1; }
+. "$D/study.env"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+say() { echo "[$(date +%H:%M:%S)] scaling-report: $*" >&2; }
+
+# the prediction of each run
+for d in "$D"/runs/*/; do
+  d=${d%/}
+  [ -e "$d/done" ] || { say "$(basename "$d"): not finished, left out"; continue; }
+  read -r n r pp dp B M G rf part < <($PY -c 'import json,sys; j=json.load(open(sys.argv[1]))
+# the partition the run used (its memory lines name the layers per stage): predict that one
+st = {}
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    if "memory_stage" in r: st[r["memory_stage"]] = r["layers"]
+print(j["nodes"], j["ranks"], j["pp"], j["dp"], j["micro_batch"], j["microbatches"], j["global_batch"], j["rates"],
+      ",".join(str(st[s]) for s in sorted(st)))' "$d/layout.json" "$d/metrics.jsonl")
+  rpn=$(( r / n ))
+  # the cost model's rates measured on the run's own kind of allocation (jobs/scaling-study.slurm)
+  rr=$(sed -n 's/.*measured GFLOP\/s layer fwd \([0-9.]*\), in-grad \([0-9.]*\), w-grad \([0-9.]*\), head \([0-9.]*\)\/\([0-9.]*\)\/\([0-9.]*\).*/\1,\2,\3,\4,\5,\6/p' "$rf")
+  [ -n "$rr" ] || { echo "scaling-report: no rates in $rf" >&2; exit 1; }
+  net=()
+  [ -s "$D/net-n$n.json" ] && net=(--net "$D/net-n$n.json")
+  llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "$rr" --nodes "$n" --ranks-per-node "$rpn" \
+    --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" --json "$d/plan.json" > "$d/plan.txt"
+done
+
+$PY - "$D" <<'PY'
+import glob, json, os, statistics, sys
+D = sys.argv[1]
+runs = []
+for d in sorted(glob.glob(f"{D}/runs/*/")):
+    if not os.path.exists(d + "done") or not os.path.exists(d + "plan.json"):
+        continue
+    lay = json.load(open(d + "layout.json"))
+    rows = [json.loads(l) for l in open(d + "metrics.jsonl")]
+    steps = [r for r in rows if "grad_norm" in r]
+    mem = {}
+    for r in rows:
+        if "memory_stage" in r:
+            mem[r["memory_stage"]] = r
+    tok = lay["global_batch"] * lay["seq_len"]
+    meas = steps[2:] if len(steps) > 4 else steps
+    dt = [tok / r["tokens_per_s"] for r in meas]
+    comp = [max(a + b + c for a, b, c in zip(r["stage_fwd_s"], r["stage_bin_s"], r["stage_bwt_s"])) for r in meas]
+    # after the pipeline phase the stages meet in the loss and norm collectives: the stage that
+    # finished first waits there, so its opt time holds load imbalance; the last one's does not
+    opt = [min(r["stage_opt_s"]) for r in meas]
+    wait = [t - c - o for t, c, o in zip(dt, comp, opt)]
+    [p] = [p for p in map(json.loads, open(d + "plan.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
+    runs.append(dict(
+        name=lay["name"], nodes=lay["nodes"], ranks=lay["ranks"], pp=lay["pp"], dp=lay["dp"], G=lay["global_batch"],
+        M=lay["microbatches"], B=lay["micro_batch"], over=lay["oversubscribed"], hosts=sorted(set(lay["hosts"])),
+        scale="weak" if lay["name"].endswith("-weak") else "strong" if lay["name"].endswith("-strong") else
+              ("both" if lay["nodes"] == 1 and not lay["oversubscribed"] else "-"),
+        step=statistics.median(dt), tok_s=statistics.median(tok / t for t in dt), compute=statistics.median(comp),
+        wait=statistics.median(wait), opt=statistics.median(opt), bubble=statistics.median(r["bubble"] for r in meas),
+        losses=[r["loss"] for r in steps], n_steps=len(steps),
+        mem=[mem[s]["vmhwm_bytes"] for s in sorted(mem)], state=[mem[s]["weights_bytes"] + mem[s]["grads_bytes"] +
+             mem[s]["optim_bytes"] + mem[s]["acts_bytes"] for s in sorted(mem)],
+        p_step=p["step_s"], p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
+        p_allreduce=p["allreduce_s"], p_optim=p["optim_s"], p_tok_s=p["tokens_per_s"], p_bubble_frac=p["bubble"],
+        p_mem=[s["mem_bytes"] for s in p["stages"]]))
+if not runs:
+    sys.exit("scaling-report: no finished run in %s/runs" % D)
+
+def err(p, m): return (p - m) / m
+for r in runs:
+    r["step_err"] = err(r["p_step"], r["step"])
+    r["mem_err"] = max((err(p, m) for p, m in zip(r["p_mem"], r["mem"])), key=abs)
+    r["time_ok"] = abs(r["step_err"]) <= 0.20
+    r["mem_ok"] = abs(r["mem_err"]) <= 0.10
+
+# strong / weak scaling against the one-node run of one rank per core
+base = [r for r in runs if r["nodes"] == 1 and not r["over"] and r["pp"] == 1]
+base = base[0] if base else None
+for r in runs:
+    r["speedup"] = r["tok_s"] / base["tok_s"] if base else float("nan")
+    r["eff"] = r["speedup"] / r["nodes"] if base else float("nan")
+    r["p_speedup"] = r["p_tok_s"] / base["p_tok_s"] if base else float("nan")
+
+# bitwise: the same layout (pp, dp, global batch, one thread per rank) on different node counts
+groups = {}
+for r in runs:
+    groups.setdefault((r["pp"], r["dp"], r["G"]), []).append(r)
+bitwise = []
+for k, rs in sorted(groups.items()):
+    counts = sorted({r["nodes"] for r in rs})
+    if len(counts) < 2:
+        continue
+    ref = rs[0]
+    same = all(r["losses"] == ref["losses"] for r in rs)
+    bitwise.append(dict(pp=k[0], dp=k[1], G=k[2], runs=[r["name"] for r in rs], nodes=counts, same=same,
+                        steps=ref["n_steps"], last=ref["losses"][-1]))
+
+# data files for gnuplot
+with open(f"{D}/speedup.dat", "w") as f:
+    f.write("# family nodes speedup efficiency predicted_speedup\n")
+    for fam, sel in (("strong-pp", lambda r: r["scale"] in ("strong", "both") and r["dp"] == 1),
+                     ("strong-dp", lambda r: r["scale"] in ("strong", "both") and r["pp"] == 1),
+                     ("weak-pp", lambda r: r["scale"] in ("weak", "both") and r["dp"] == 1),
+                     ("weak-dp", lambda r: r["scale"] in ("weak", "both") and r["pp"] == 1)):
+        pts = sorted((r["nodes"], r["speedup"], r["eff"], r["p_speedup"]) for r in runs if not r["over"] and sel(r))
+        f.write(f"# {fam}\n" + "".join("%d %.4f %.4f %.4f\n" % p for p in pts) + "\n\n")
+with open(f"{D}/breakdown.dat", "w") as f:
+    f.write("# run m_compute m_wait m_opt p_compute p_bubble p_p2p p_allreduce_optim\n")
+    for r in runs:
+        f.write("%s %.5f %.5f %.5f %.5f %.5f %.5f %.5f\n" % (r["name"].replace("-oversubscribed", "-os"), r["compute"], r["wait"],
+                r["opt"], r["p_compute"], r["p_bubble"], r["p_p2p"], r["p_allreduce"] + r["p_optim"]))
+with open(f"{D}/memory.dat", "w") as f:
+    f.write("# run-stage measured_MB predicted_MB\n")
+    for r in runs:
+        for s, (m, p) in enumerate(zip(r["mem"], r["p_mem"])):
+            f.write("%s/s%d %.2f %.2f\n" % (r["name"].replace("-oversubscribed", "-os"), s, m / 1e6, p / 1e6))
+with open(f"{D}/pred.dat", "w") as f:
+    f.write("# measured_step predicted_step name\n")
+    for r in runs:
+        f.write("%.5f %.5f %s\n" % (r["step"], r["p_step"], r["name"].replace("-oversubscribed", "-os")))
+json.dump(dict(runs=runs, bitwise=bitwise), open(f"{D}/summary.json", "w"), indent=1)
+
+# the markdown
+net = {}
+for f in glob.glob(f"{D}/net-n*.json"):
+    net[os.path.basename(f)] = json.load(open(f))
+rates = {}
+for r in runs:
+    line = [l for l in open(f"{D}/runs/{r['name']}/rates.txt") if "GFLOP/s" in l][0]
+    rates[r["name"]] = line.split("GFLOP/s ", 1)[1].split(";")[0]
+L = []
+w = L.append
+w("# Scaling study\n")
+hosts = sorted({h for r in runs for h in r["hosts"]})
+w(f"Nodes seen: {', '.join(hosts)}. Workload: a random model of the study config expanded by 2 blocks (only the new "
+  f"blocks train), {runs[0]['B']} sequences per microbatch of {json.load(open(glob.glob(D + '/runs/*/layout.json')[0]))['seq_len']} "
+  f"tokens, one thread per rank, {runs[0]['n_steps']} steps per run; times are medians of the steps after 2 warm-up steps.\n")
+w("Predictions: `llamapro plan` for each run's layout and partition, with the cost model's rates calibrated on the "
+  "run's allocation just before it (every rank measuring at once, as in training; GFLOP/s per rank):\n")
+for k, v in rates.items():
+    w(f"- {k}: {v}")
+w("\nand the network measured by `llamapro bench --network` in each allocation:\n")
+for k, j in sorted(net.items()):
+    parts = []
+    for kind in ("intra", "inter"):
+        if j.get(kind):
+            parts.append("%s %.1f us, %.2f GB/s" % ("inside a node" if kind == "intra" else "between nodes",
+                         j[kind]["latency_s"] * 1e6, j[kind]["bandwidth_Bps"] * 1e-9))
+    w(f"- `{k}` ({', '.join(j['hosts'])}): {'; '.join(parts)}")
+w("")
+w("## Predicted and measured, side by side\n")
+w("Measured time per step splits into compute (the busiest stage's forward and backward), wait (bubble and messages: "
+  "a rank waiting on a receive cannot tell an idle sender from a slow wire) and all-reduce + optimizer; the prediction "
+  "gives each part.\n")
+w("| run | nodes | pp x dp | global batch (M) | tokens/s | step measured | step predicted | error | compute m / p | "
+  "wait m / bubble + p2p p | all-reduce + optim m / p | peak MB per stage measured | predicted | memory error |")
+w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    w("| %s%s | %d | %d x %d | %d (%d) | %.0f | %.4f s | %.4f s | %+.1f%% %s | %.4f / %.4f | %.4f / %.4f + %.4f | %.4f / %.4f | %s | %s | %+.1f%% %s |" % (
+        r["name"], " (oversubscribed)" if r["over"] else "", r["nodes"], r["pp"], r["dp"], r["G"], r["M"], r["tok_s"],
+        r["step"], r["p_step"], 100 * r["step_err"], "ok" if r["time_ok"] else "**miss**", r["compute"], r["p_compute"],
+        r["wait"], r["p_bubble"], r["p_p2p"], r["opt"], r["p_allreduce"] + r["p_optim"],
+        ", ".join("%.1f" % (m / 1e6) for m in r["mem"]), ", ".join("%.1f" % (p / 1e6) for p in r["p_mem"]),
+        100 * r["mem_err"], "ok" if r["mem_ok"] else "**miss**"))
+nt = sum(r["time_ok"] for r in runs)
+nm = sum(r["mem_ok"] for r in runs)
+w(f"\nStep time within 20%: {nt} of {len(runs)} runs; peak memory per rank within 10%: {nm} of {len(runs)} runs.\n")
+w("## Scaling\n")
+w("Speedup = tokens/s over the 1-node run (one rank per core); efficiency = speedup / nodes. Strong scaling keeps the "
+  "global batch; weak scaling multiplies it by the node count. Oversubscribed runs are left out.\n")
+w("| run | scaling | nodes | speedup | efficiency | predicted speedup |")
+w("|---|---|---|---|---|---|")
+for r in runs:
+    if not r["over"]:
+        w("| %s | %s | %d | %.2f | %.0f%% | %.2f |" % (r["name"], r["scale"], r["nodes"], r["speedup"], 100 * r["eff"], r["p_speedup"]))
+w("\n![speedup](speedup.png)\n\n![efficiency](efficiency.png)\n")
+w("## Bitwise losses across node counts\n")
+w("| pp x dp | global batch | runs | nodes | steps | identical losses |")
+w("|---|---|---|---|---|---|")
+for b in bitwise:
+    w("| %d x %d | %d | %s | %s | %d | %s |" % (b["pp"], b["dp"], b["G"], ", ".join(b["runs"]), ", ".join(map(str, b["nodes"])),
+                                              b["steps"], "yes (bitwise)" if b["same"] else "**NO**"))
+if not bitwise:
+    w("(no layout ran on two node counts)")
+w("\n## Time per step and memory\n")
+w("![time breakdown per run, measured and predicted](breakdown.png)\n\n![memory per rank per stage](memory.png)\n\n"
+  "![predicted vs measured step time](predicted_vs_measured.png)\n")
+open(f"{D}/report.md.tmp", "w").write("\n".join(L) + "\n")
+print("scaling-report: %d runs; time within 20%%: %d, memory within 10%%: %d; bitwise: %s" % (
+    len(runs), nt, nm, ", ".join("%dx%d %s" % (b["pp"], b["dp"], "identical" if b["same"] else "DIFFERENT") for b in bitwise) or "none"))
+PY
+
+gnuplot <<GP
+set terminal pngcairo size 900,560 font "sans,11"
+set datafile commentschars "#"
+set key top left
+set grid
+set xlabel "nodes"
+set xtics 1
+set output "$D/speedup.png"
+set title "Speedup (tokens/s over 1 node) - measured (points), predicted (dashed), ideal"
+set ylabel "speedup"
+plot x with lines lw 2 lc rgb "gray" title "ideal", \
+  "$D/speedup.dat" index 0 using 1:2 with linespoints pt 7 lc 1 title "strong, pp", \
+  "$D/speedup.dat" index 1 using 1:2 with linespoints pt 7 lc 2 title "strong, dp", \
+  "$D/speedup.dat" index 2 using 1:2 with linespoints pt 5 lc 3 title "weak, pp", \
+  "$D/speedup.dat" index 3 using 1:2 with linespoints pt 5 lc 4 title "weak, dp", \
+  "$D/speedup.dat" index 0 using 1:4 with lines dt 2 lc 1 notitle, \
+  "$D/speedup.dat" index 1 using 1:4 with lines dt 2 lc 2 notitle
+set output "$D/efficiency.png"
+set title "Parallel efficiency (speedup / nodes)"
+set key bottom left
+set ylabel "efficiency"
+set yrange [0:1.2]
+plot 1 with lines lw 2 lc rgb "gray" title "ideal", \
+  "$D/speedup.dat" index 0 using 1:3 with linespoints pt 7 lc 1 title "strong, pp", \
+  "$D/speedup.dat" index 1 using 1:3 with linespoints pt 7 lc 2 title "strong, dp", \
+  "$D/speedup.dat" index 2 using 1:3 with linespoints pt 5 lc 3 title "weak, pp", \
+  "$D/speedup.dat" index 3 using 1:3 with linespoints pt 5 lc 4 title "weak, dp"
+GP
+# stacked bars drawn tallest first so each part stays visible
+$PY - "$D" <<'PY'
+import sys
+D = sys.argv[1]
+rows = [l.split() for l in open(f"{D}/breakdown.dat") if not l.startswith("#")]
+with open(f"{D}/breakdown.gp", "w") as g:
+    g.write(f'set terminal pngcairo size 1000,560 font "sans,10"\nset output "{D}/breakdown.png"\n'
+            'set title "Time per step per run: measured (left) and predicted (right)"\nset ylabel "seconds"\n'
+            'set style fill solid 0.85 border -1\nset boxwidth 0.35\nset grid ytics\nset key top left\nset xtics rotate by -30\n'
+            f'set xrange [-0.6:{len(rows) - 0.4}]\nset yrange [0:*]\n')
+    g.write("set xtics (" + ", ".join('"%s" %d' % (r[0], i) for i, r in enumerate(rows)) + ")\n")
+    m = lambda i, k: sum(float(x) for x in rows[i][1:1 + k])
+    p = lambda i, k: sum(float(x) for x in rows[i][4:4 + k])
+    # draw measured: total (opt on top), then compute+wait, then compute
+    g.write("$M << EOD\n" + "".join("%d %s %s %s\n" % (i, m(i, 3), m(i, 2), m(i, 1)) for i in range(len(rows))) + "EOD\n")
+    g.write("$P << EOD\n" + "".join("%d %s %s %s %s\n" % (i, p(i, 4), p(i, 3), p(i, 2), p(i, 1)) for i in range(len(rows))) + "EOD\n")
+    g.write('plot $M using ($1-0.2):2:(0.35) with boxes lc rgb "#50a050" title "all-reduce + optimizer", '
+            '$M using ($1-0.2):3:(0.35) with boxes lc rgb "#f0a030" title "measured wait (bubble + p2p)", '
+            '$M using ($1-0.2):4:(0.35) with boxes lc rgb "#3b7dd8" title "compute", '
+            '$P using ($1+0.2):2:(0.35) with boxes lc rgb "#50a050" notitle, '
+            '$P using ($1+0.2):3:(0.35) with boxes lc rgb "#d05050" title "predicted p2p", '
+            '$P using ($1+0.2):4:(0.35) with boxes lc rgb "#f8d070" title "predicted bubble", '
+            '$P using ($1+0.2):5:(0.35) with boxes lc rgb "#3b7dd8" notitle\n')
+mem = [l.split() for l in open(f"{D}/memory.dat") if not l.startswith("#")]
+with open(f"{D}/memory.gp", "w") as g:
+    g.write(f'set terminal pngcairo size 1000,560 font "sans,10"\nset output "{D}/memory.png"\n'
+            'set title "Peak resident memory per rank, per stage: measured (left) and predicted (right)"\nset ylabel "MB"\n'
+            'set style fill solid 0.85 border -1\nset boxwidth 0.35\nset grid ytics\nset key top left\nset xtics rotate by -30\n'
+            f'set xrange [-0.6:{len(mem) - 0.4}]\nset yrange [0:*]\n')
+    g.write("set xtics (" + ", ".join('"%s" %d' % (r[0], i) for i, r in enumerate(mem)) + ")\n")
+    g.write("$D << EOD\n" + "".join("%d %s %s\n" % (i, r[1], r[2]) for i, r in enumerate(mem)) + "EOD\n")
+    g.write('plot $D using ($1-0.2):2:(0.35) with boxes lc rgb "#3b7dd8" title "measured (VmHWM)", '
+            '$D using ($1+0.2):3:(0.35) with boxes lc rgb "#f0a030" title "predicted (plan)"\n')
+pr = [l.split() for l in open(f"{D}/pred.dat") if not l.startswith("#")]
+hi = max(max(float(r[0]), float(r[1])) for r in pr) * 1.15
+with open(f"{D}/pred.gp", "w") as g:
+    g.write(f'set terminal pngcairo size 760,640 font "sans,10"\nset output "{D}/predicted_vs_measured.png"\n'
+            'set title "Step time: predicted vs measured"\nset xlabel "measured (s)"\nset ylabel "predicted (s)"\n'
+            f'set xrange [0:{hi}]\nset yrange [0:{hi}]\nset grid\nset key top left\nset size square\n')
+    g.write(f'plot x with lines lc rgb "gray" lw 2 title "predicted = measured", 1.2*x with lines dt 2 lc rgb "gray" title "+/- 20%", '
+            f'0.8*x with lines dt 2 lc rgb "gray" notitle, "{D}/pred.dat" using 1:2 with points pt 7 ps 1.5 lc 1 title "runs", '
+            f'"{D}/pred.dat" using 1:2:3 with labels offset 1,0.6 left font ",8" notitle\n')
+PY
+for g in breakdown memory pred; do gnuplot "$D/$g.gp" || { echo "scaling-report: gnuplot $g failed" >&2; exit 1; }; done
+mv "$D/report.md.tmp" "$D/report.md"
+say "wrote $D/report.md"
