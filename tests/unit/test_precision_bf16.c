@@ -1,6 +1,6 @@
 /* test_precision_bf16.c - precision bf16 (mixed: bf16 GEMM inputs, fp32 accumulation, fp32
  * masters, optimizer, norms, softmax, loss and residual stream) against the float64 PyTorch
- * reference of tiny-gqa, within tolerances derived here; and precision fp32 with packed weights.
+ * reference of tiny-gqa, within tolerances derived here; and precision fp32 as train sets it.
  *
  * Derivation. Rounding a GEMM input to bf16 (8 significant bits, round to nearest even) makes a
  * relative error of at most u = 2^-9 ~ 1.95e-3, about uniform, so of standard deviation u/sqrt(3).
@@ -189,17 +189,18 @@ static void test_decoder_bf16(void **state) {
     lp_model_free(&m);
 }
 
-/* precision fp32 with packed weights (what train and bench run) reproduces the reference as the
- * unpacked fp32 path does (test_forward.c's tolerances) */
-static void test_forward_fp32_packed(void **state) {
+/* precision fp32 as train and bench set it: no GEMM forms (the masters are read in place), and
+ * the reference reproduced as test_forward.c requires; back to fp32 frees a bf16 model's forms */
+static void test_forward_fp32_run_path(void **state) {
     (void)state;
     lp_model m;
     fx_load_reference_model(&m);
     lp_model_set_layer_trainable(&m, 2);
+    lp_model_set_precision(&m, LP_BF16, 32);
+    assert_true(lp_model_forms_bytes(&m) > 0);
     lp_model_set_precision(&m, LP_FP32, 32);
-    assert_non_null(m.layers[0].packed[LP_G_W13]);
-    assert_null(m.layers[0].packed_bwd[LP_G_W13]);
-    assert_non_null(m.layers[3].packed_bwd[LP_G_W13]);
+    assert_int_equal(lp_model_forms_bytes(&m), 0);
+    assert_null(m.layers[0].packed[LP_G_W13]);
     size_t n;
     int *tokens = fx_read_int(fx_reference(), "/input/tokens", &n);
     int *targets = fx_read_int(fx_reference(), "/input/targets", &n);
@@ -243,7 +244,7 @@ int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_rounding),
-        cmocka_unit_test(test_forward_fp32_packed),
+        cmocka_unit_test(test_forward_fp32_run_path),
         cmocka_unit_test(test_decoder_bf16),
         cmocka_unit_test(test_forward_bf16),
         cmocka_unit_test(test_expand_identity_bf16),
