@@ -36,7 +36,9 @@
 #include "llamapro/decode.h"
 #include "llamapro/expand.h"
 #include "llamapro/forward.h"
-#include "llamapro/trainer.h"
+#include "llamapro/optim.h"
+#include "llamapro/partition.h"
+#include "llamapro/pipeline.h"
 
 static const double U = 1.0 / 512; /* 2^-9 */
 
@@ -133,13 +135,17 @@ static void test_train_new_blocks_bf16(void **state) {
     size_t n;
     int *seq = fx_read_int(fx_reference(), "/input/sequences", &n);
     int T = (int)n / 2 - 1, G = 4 * m.cfg.n_layers + 1;
-    lp_trainer t;
-    lp_trainer_init(&t, &m, 2, T, 1, MPI_COMM_SELF, 0.9, 0.95, 1e-8, 0.1, 1.0);
+    lp_layout ly;
+    lp_layout_init(&ly, MPI_COMM_WORLD, 1, "test");
+    lp_partition part;
+    lp_partition_plan(&part, &m, 1, 2, T, 1, LP_SCHED_1F1B, NULL, NULL, "test");
+    lp_pipe t;
+    lp_pipe_init(&t, &m, &ly, &part, 2, T, 1, 0.9, 0.95, 1e-8, 0.1, 1.0);
     double *losses = fx_read(fx_reference(), "/expanded/train/losses", &n);
     double *lg = fx_read(fx_reference(), "/expanded/logits_at_init", &n);
     double ltol = 2 * logits_tol(G) * rms(lg, n);
     for (int s = 0; s < 3; s++) {
-        double gn = 0, loss = lp_trainer_step(&t, seq, 1e-2, &gn);
+        double gn = 0, loss = lp_pipe_step(&t, seq, 1e-2, &gn);
         printf("bf16 step %d loss %.7f (ref %.7f, diff %.2g, allowed %.2g)\n", s, loss, losses[s], fabs(loss - losses[s]),
                ltol);
         assert_true(fabs(loss - losses[s]) <= ltol);
@@ -153,14 +159,16 @@ static void test_train_new_blocks_bf16(void **state) {
     }
     int *tokens = malloc(sizeof(int) * 2 * T);
     for (int b = 0; b < 2; b++) memcpy(tokens + b * T, seq + b * (T + 1), sizeof(int) * T);
-    lp_forward(&m, &t.acts, tokens, NULL, 2, T, NULL);
+    lp_forward(&m, &t.acts[0], tokens, NULL, 2, T, NULL);
     double *after = fx_read(fx_reference(), "/expanded/train/logits_after", &n);
-    double rel = rel_l2(t.acts.logits, after, n);
+    double rel = rel_l2(t.acts[0].logits, after, n);
     printf("bf16 logits after 3 steps rel L2 %.3g (allowed %.3g)\n", rel, 2 * logits_tol(G));
     assert_true(rel <= 2 * logits_tol(G));
     for (int i = 0; i < m.n_tensors; i++) free(before[i]);
     free(before); free(seq); free(losses); free(lg); free(tokens); free(after);
-    lp_trainer_free(&t);
+    lp_pipe_free(&t);
+    lp_partition_free(&part);
+    lp_layout_free(&ly);
     lp_model_free(&m);
     lp_model_free(&base);
 }
