@@ -35,7 +35,7 @@ typedef struct {
     const float *attn_norm, *mlp_norm;
 } dims;
 
-static dims dims_of(const lp_model *m, const lp_acts *a, const float *p) {
+static dims dims_of(const lp_model *m, const lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
     dims d;
     d.N = a->cur_B * a->cur_T;
@@ -48,8 +48,8 @@ static dims dims_of(const lp_model *m, const lp_acts *a, const float *p) {
     d.Y = d.H * d.hd;
     d.bf = m->precision == LP_BF16;
     LP_ASSERT(a->precision == m->precision, "running a model with activations of another precision");
-    d.attn_norm = p + lp_layer_tensor_offset(c, LP_ATTN_NORM);
-    d.mlp_norm = p + lp_layer_tensor_offset(c, LP_MLP_NORM);
+    d.attn_norm = lp_layer_norm(m, l, LP_ATTN_NORM);
+    d.mlp_norm = lp_layer_norm(m, l, LP_MLP_NORM);
     return d;
 }
 
@@ -75,7 +75,7 @@ static void rmsnorm(const dims *d, float *y, lp_bf16 *yh, float *rstd, const flo
 }
 
 void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
-    dims d = dims_of(m, a, m->layers[l].params);
+    dims d = dims_of(m, a, l);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
@@ -100,7 +100,7 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
 }
 
 void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
-    dims d = dims_of(m, a, m->layers[l].params);
+    dims d = dims_of(m, a, l);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
@@ -134,7 +134,7 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
     float *g = m->layers[l].grads;
     LP_ASSERT(g != NULL, "computing weight gradients of a layer without gradient storage");
-    dims d = dims_of(m, a, m->layers[l].params);
+    dims d = dims_of(m, a, l);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
