@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/mixture.h"
 
 typedef enum { T_STR, T_INT, T_U64, T_DBL, T_FLT, T_BOOL, T_VALS } kind;
 
@@ -165,6 +166,13 @@ static int set_field(lp_run_config *rc, const char *section, const char *key, co
             }
         }
         snprintf(p, f->size, "%s", value);
+        if (!strcmp(section, "data") && !strcmp(key, "train") && lp_mix_is_mixture(p)) {
+            lp_mix_source src[LP_MIX_MAX]; /* a mixture (mixture.h): checked here, opened by train */
+            char w[512];
+            if (lp_mix_parse(p, src, LP_MIX_MAX, w, sizeof w) >= 0) return 0;
+            snprintf(why, n, "[data] train: %s", w);
+            return -1;
+        }
         if (!strcmp(section, "data") && !strcmp(key, "train")) {
             /* "path[:split]" */
             char *colon = strrchr(p, ':');

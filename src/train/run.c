@@ -18,7 +18,7 @@
 #include "llamapro/optim.h"
 #include "llamapro/pipeline.h"
 #include "llamapro/run_ckpt.h"
-#include "llamapro/sampler.h"
+#include "llamapro/mixture.h"
 #include "llamapro/train_run.h"
 #include "llamapro/trainer.h"
 
@@ -73,12 +73,14 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_model_free(&m);
     lp_model_load_range(&m, rc->model_path, c->world, st->l0, st->l1, st->embed, st->head);
     lp_apply_method(&m, rc, source);
-    lp_check_corpus_fits_model(&m, rc->train_path, rc->train_split, "[data] train");
+    lp_mix_source src[LP_MIX_MAX];
+    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+        lp_check_corpus_fits_model(&m, src[i].path, src[i].split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(&m, rc->val[i].path, rc->val[i].split, "[data] val");
 
     int B = rc->micro_batch, T = rc->seq_len, M = rc->microbatches, dp = ly.dp;
     int G = B * M * dp;
-    lp_sampler *smp = lp_sampler_open(rc->train_path, rc->train_split, T, G, rc->seed);
+    lp_mixture *smp = lp_mixture_open(rc, T, G); /* one corpus or a weighted mixture (mixture.h) */
     lp_pipe t;
     lp_pipe_init(&t, &m, &ly, &part, B, T, M, rc->beta1, rc->beta2, rc->eps, rc->weight_decay, rc->clip);
     int *windows = lp_calloc((size_t)B * M * (T + 1), sizeof(int), "allocating the batch buffer");
@@ -112,7 +114,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
             run_evals(&t, rc, step, metrics);
         double t0 = MPI_Wtime();
-        if (lp_pipe_needs_tokens(&t)) lp_sampler_fill(smp, (uint64_t)step, ly.replica * B * M, B * M, windows);
+        if (lp_pipe_needs_tokens(&t)) lp_mixture_fill(smp, (uint64_t)step, ly.replica * B * M, B * M, windows);
         double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn;
         double loss = lp_pipe_step(&t, windows, lr, &gn);
         double dt = MPI_Wtime() - t0;
@@ -120,12 +122,13 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         if (!isfinite(loss)) lp_user_error("step %ld: loss is %g (diverged: lower [optim] lr, now %g)", step, loss, rc->lr);
         double tps = tokens_per_step / dt, mfu = step_flops / dt * 1e-9 / peak;
         if (metrics) {
-            char stages[2048];
+            char stages[2048], mix[2048];
             lp_pipe_metrics_json(&t, stages, sizeof stages);
+            lp_mixture_metrics_json(smp, (uint64_t)step + 1, mix, sizeof mix);
             fprintf(metrics,
                     "{\"step\": %ld, \"loss\": %.17g, \"lr\": %.6g, \"grad_norm\": %.17g, \"tokens\": %ld, "
-                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s}\n",
-                    step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start, stages);
+                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s%s}\n",
+                    step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start, mix, stages);
             fflush(metrics);
         }
         double now = MPI_Wtime() - t_start;
@@ -154,7 +157,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     if (metrics) fclose(metrics);
     lp_free(windows);
     lp_pipe_free(&t);
-    lp_sampler_close(smp);
+    lp_mixture_close(smp);
     lp_model_free(&m);
     lp_partition_free(&part);
     lp_layout_free(&ly);

@@ -68,7 +68,7 @@ static void trim_metrics(const char *dir, long step) {
 }
 
 long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *source, lp_model *m, lp_adamw *o,
-                       const lp_sampler *smp, lp_comm *c) {
+                       const lp_mixture *smp, lp_comm *c) {
     memset(k, 0, sizeof *k);
     install_handlers();
     k->c = c;
@@ -76,7 +76,7 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     k->keep_last = rc->keep_last;
     k->t_start = MPI_Wtime();
     k->budget_s = rc->max_minutes * 60.0;
-    lp_sampler_get_state(smp, &k->st.data);
+    lp_mixture_get_state(smp, &k->st.data, k->st.data_mix, sizeof k->st.data_mix);
     k->tokens_per_step = (long)(k->st.data.global_batch * k->st.data.seq_len);
     lp_rng_seed(&k->st.rng, rc->seed);
     k->st.pp = rc->pp;
@@ -100,8 +100,8 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(k->dir, latest, sizeof latest)) return 0;
     lp_train_state st;
     lp_ckpt_load(latest, m, o, &st, c->world);
-    char err[512];
-    if (lp_sampler_check_state(smp, &st.data, err, sizeof err) != 0)
+    char err[5000];
+    if (lp_mixture_check_state(smp, &st.data, st.data_mix, err, sizeof err) != 0)
         lp_user_error("%s: cannot resume from %s: %s (use run.resume=never or another run.dir)", source, latest, err);
     if (o->step != st.step)
         lp_user_error("%s: optimizer step %ld differs from train_state step %ld", latest, o->step, st.step);
