@@ -4,7 +4,9 @@
  * [data] train is either one corpus ("path[:split]": exactly the single-source sampler of
  * sampler.h) or a mixture, entries "name:path[:split]@weight" separated by commas, e.g.
  *   train = code:run/corpus-code.h5@0.7, general:run/corpus-general.h5@0.3
- * Weights are positive and normalised to sum to 1.
+ * Weights are positive and normalised to sum to 1. [data] replay (same syntax) adds sources at
+ * fixed shares of the whole run, e.g. replay = general:run/corpus-general.h5@0.05 trains 5% on
+ * general text and 95% on [data] train (its own weights scaled to 0.95); a share of 0 is no replay.
  *
  * How a mixture assigns sequences (no state beyond the configuration):
  * - The run's sequences form one stream of positions p = step * G + i (G = global batch). Source
@@ -45,12 +47,13 @@ typedef struct {
 int lp_mix_is_mixture(const char *spec);
 
 /* Parse a mixture spec into src[0..max). Returns the number of sources (>= 1), or -1 with the
- * problem in `why` (entry not name:path[:split]@weight, weight not a positive number, duplicate
+ * problem in `why` (entry not name:path[:split]@weight, weight not a number >= 0, duplicate
  * name, more than max sources). The split defaults to "train". */
 int lp_mix_parse(const char *spec, lp_mix_source *src, int max, char *why, size_t n);
 
 /* The sources of rc's [data] train: a mixture's entries, or the single corpus as one source named
- * "train" with weight 1. User error naming [data] train when malformed. Returns the count. */
+ * "train" with weight 1; then [data] replay's sources at their shares (train's weights scaled to
+ * the rest). User error naming the key when malformed. Returns the count. */
 int lp_mix_sources(const lp_run_config *rc, lp_mix_source *src, int max);
 
 typedef struct lp_mixture lp_mixture;

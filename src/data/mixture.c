@@ -58,8 +58,8 @@ int lp_mix_parse(const char *spec, lp_mix_source *src, int max, char *why, size_
         *at = 0;
         errno = 0;
         s->weight = strtod(at + 1, &end);
-        if (errno || end == at + 1 || *trim(end) || !isfinite(s->weight) || s->weight <= 0) {
-            snprintf(why, n, "source '%s': weight '%s' is not a positive number", item, at + 1);
+        if (errno || end == at + 1 || *trim(end) || !isfinite(s->weight) || s->weight < 0) {
+            snprintf(why, n, "source '%s': weight '%s' is not a number >= 0", item, at + 1);
             return -1;
         }
         *colon = 0;
@@ -96,17 +96,39 @@ int lp_mix_parse(const char *spec, lp_mix_source *src, int max, char *why, size_
 }
 
 int lp_mix_sources(const lp_run_config *rc, lp_mix_source *src, int max) {
+    char why[512];
+    int k = 1;
     if (!lp_mix_is_mixture(rc->train_path)) {
         memset(src, 0, sizeof *src);
         snprintf(src->name, sizeof src->name, "train");
         snprintf(src->path, sizeof src->path, "%s", rc->train_path);
         snprintf(src->split, sizeof src->split, "%s", rc->train_split);
         src->weight = 1;
-        return 1;
+    } else if ((k = lp_mix_parse(rc->train_path, src, max, why, sizeof why)) < 0) {
+        lp_user_error("[data] train: %s", why);
     }
-    char why[512];
-    int k = lp_mix_parse(rc->train_path, src, max, why, sizeof why);
-    if (k < 0) lp_user_error("[data] train: %s", why);
+    double sum = 0;
+    for (int s = 0; s < k; s++) {
+        if (src[s].weight <= 0) lp_user_error("[data] train: source '%s' has weight 0 (expected > 0)", src[s].name);
+        sum += src[s].weight;
+    }
+    if (!rc->replay[0]) return k;
+    /* [data] replay: shares of the whole run taken from these sources; train keeps the rest */
+    lp_mix_source rep[LP_MIX_MAX];
+    int r = lp_mix_parse(rc->replay, rep, LP_MIX_MAX, why, sizeof why);
+    if (r < 0) lp_user_error("[data] replay: %s", why);
+    double share = 0;
+    for (int i = 0; i < r; i++) share += rep[i].weight;
+    if (share >= 1) lp_user_error("[data] replay: shares add up to %g (expected < 1)", share);
+    for (int s = 0; s < k; s++) src[s].weight *= (1 - share) / sum;
+    for (int i = 0; i < r; i++) {
+        if (rep[i].weight == 0) continue; /* a share of 0 turns replay off */
+        for (int s = 0; s < k; s++)
+            if (!strcmp(src[s].name, rep[i].name))
+                lp_user_error("[data] replay: source name '%s' is also in [data] train", rep[i].name);
+        if (k >= max) lp_user_error("[data] replay: more than %d sources with [data] train", max);
+        src[k++] = rep[i];
+    }
     return k;
 }
 

@@ -42,6 +42,7 @@ static const field fields[] = {
     S("method", "name", method, "llama-pro|full|pretrain"),
     S("method", "unfreeze", unfreeze, NULL),
     S("data", "train", train_path, NULL),
+    S("data", "replay", replay, NULL),
     {"data", "val", T_VALS, 0, 0, 0, 0, NULL},
     I("data", "seq_len", seq_len, 1, 1 << 20),
     I("batch", "micro_batch", micro_batch, 1, 1 << 20),
@@ -166,11 +167,11 @@ static int set_field(lp_run_config *rc, const char *section, const char *key, co
             }
         }
         snprintf(p, f->size, "%s", value);
-        if (!strcmp(section, "data") && !strcmp(key, "train") && lp_mix_is_mixture(p)) {
+        if (!strcmp(section, "data") && ((!strcmp(key, "train") && lp_mix_is_mixture(p)) || (!strcmp(key, "replay") && *p))) {
             lp_mix_source src[LP_MIX_MAX]; /* a mixture (mixture.h): checked here, opened by train */
             char w[512];
             if (lp_mix_parse(p, src, LP_MIX_MAX, w, sizeof w) >= 0) return 0;
-            snprintf(why, n, "[data] train: %s", w);
+            snprintf(why, n, "[data] %s: %.400s", key, w);
             return -1;
         }
         if (!strcmp(section, "data") && !strcmp(key, "train")) {

@@ -54,6 +54,6 @@ for s in (0, 1):
     assert len(set(rest)) == len(rest), "a window repeats inside the last partial epoch"
 PY
 # A malformed entry is refused naming it.
-expect_fail 1 "\[data\] train: source 'b:.*/b.h5': weight 'x' is not a positive number" \
+expect_fail 1 "\[data\] train: source 'b:.*/b.h5': weight .x. is not a number >= 0" \
   "$LP_MIXTURE" layout "a:$T/a.h5@0.5, b:$T/b.h5@x" 1 1 12 1 12
 echo PASS

@@ -2,7 +2,7 @@
 # 4 steps straight = 2 steps + resume to 4, losses and final weights bitwise; metrics.jsonl step
 # lines carry tokens and epochs per source (tokens adding up to the step's tokens, epochs =
 # sequences / windows of each corpus, counted here from the corpus sizes); a resume with other
-# weights is refused naming the mixture; one plain corpus still trains.
+# weights is refused naming the mixture; one plain corpus still trains; [data] replay shares.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 lp_tiny_ini "$T/run.ini" 64 "[data]" "val =" "[run]" "dir = $T/straight" "eval_every = 0" "ckpt_every = 2"
 lp_tiny_setup "$T/run.ini" 30 0.1
@@ -36,6 +36,17 @@ for r in a:
     assert abs(src["code"]["tokens"] - 0.3 * r["tokens"]) <= 32, src
 print("ok", a[-1]["sources"])
 PY
-run "$LLAMAPRO" train --config "$T/run.ini" batch.steps=1 run.dir="$T/plain" 2> /dev/null
+run "$LLAMAPRO" train --config "$T/run.ini" batch.steps=2 run.dir="$T/plain" 2> /dev/null
 ! grep -q '"sources"' "$T/plain/metrics.jsonl" || fail "one corpus: sources in metrics"
+# [data] replay: a share of the run from another corpus, train's weights scaled to the rest;
+# a share of 0 is the plain run, bitwise
+run "$LLAMAPRO" train --config "$T/run.ini" batch.steps=2 run.dir="$T/rep0" "data.replay=code:$T/code.h5@0" 2> /dev/null
+cmp -s <(grep -o '"loss": [^,]*' "$T/plain/metrics.jsonl") <(grep -o '"loss": [^,]*' "$T/rep0/metrics.jsonl") \
+  || fail "replay share 0 differs from no replay"
+run "$LLAMAPRO" train --config "$T/run.ini" batch.steps=1 run.dir="$T/rep" "data.train=brown:$T/corpus.h5@1" \
+  "data.replay=code:$T/code.h5@0.25" 2> /dev/null
+grep -q '"sources": {"brown": {"weight": 0.75, "tokens": 96,.*"code": {"weight": 0.25, "tokens": 32,' "$T/rep/metrics.jsonl" \
+  || fail "replay 0.25: $(cat "$T/rep/metrics.jsonl")"
+expect_fail 1 "\[data\] replay: shares add up to 1.2" \
+  "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/rep2" "data.replay=code:$T/code.h5@1.2"
 echo PASS
