@@ -49,4 +49,10 @@ grep -q '"sources": {"brown": {"weight": 0.75, "tokens": 96,.*"code": {"weight":
   || fail "replay 0.25: $(cat "$T/rep/metrics.jsonl")"
 expect_fail 1 "\[data\] replay: shares add up to 1.2" \
   "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/rep2" "data.replay=code:$T/code.h5@1.2"
+# the report: asked against realised mixture (16 sequences: round(0.7 x 16) = 11 brown, 5 code), and a
+# comparison row per run
+run bash "$LP_SOURCE_DIR/jobs/report.sh" "$T/straight" "$T/plain" > /dev/null
+grep -q '^| brown | 0.7000 | 0.6875 | 352 |' "$T/straight/report.md" || fail "report mixture: $(grep -A4 'Data mixture' "$T/straight/report.md")"
+grep -q '^| code | 0.3000 | 0.3125 | 160 |' "$T/straight/report.md" || fail "report mixture (code)"
+grep -q '^| `plain` | one corpus |' "$T/straight/report.md" || fail "report comparison: $(grep -A5 'Runs compared' "$T/straight/report.md")"
 echo PASS
