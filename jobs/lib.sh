@@ -10,6 +10,10 @@
 #   LP_BLOCKS        new blocks to insert (default 2: 8 -> 10 layers, the paper's 1 new per 4)
 #   LP_RANKS, LP_THREADS   outside Slurm: MPI ranks and threads per rank (default: fill the cores)
 #   LP_SRUN_MPI      srun --mpi= plugin (default pmix: Debian's Open MPI is built with PMIx)
+#   DRY_RUN=1        check instead of training: only the steps the job lists in LP_DRY_RUN_STEPS
+#                    (cheap ones that make training's inputs) run; the others say what they would
+#                    do; training becomes `llamapro train --dry-run` on the job's ranks, and the job
+#                    ends with its verdict (exit 0: would run; 1: every problem listed)
 #   LLAMAPRO_BUILD_DIR, LLAMAPRO_NO_INSTALL   see slurm/env.sh
 
 lp_say() { echo "[$(date +%H:%M:%S)] ${LP_JOB_NAME:-job}: $*" >&2; }
@@ -155,6 +159,9 @@ lp_launch() {
 lp_step() {
   local name=$1 out=$2 t0 rc=0 ms; shift 2
   if [ -e "$out" ]; then lp_say "$name: $out exists, skipped"; return 0; fi
+  if [ "${DRY_RUN:-0}" = 1 ] && [ "$name" != train ] && [[ " ${LP_DRY_RUN_STEPS:-} " != *" $name "* ]]; then
+    lp_say "dry run: would run $name -> $out"; return 0
+  fi
   lp_say "$name -> $out"
   t0=$(date +%s%N)
   "$@" || rc=$?
@@ -219,6 +226,12 @@ lp_eval() {
 # lp_train ARGS...: the training step; the only one that checkpoints on a signal.
 lp_train() {
   local rc=0
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    lp_launch train-dry-run "$LP_RANKS" llamapro train --config "$LP_CONFIG" --dry-run "$@" || rc=$?
+    [ "$rc" = 0 ] || lp_die "dry run: training would fail (problems above, also in $RUN/log/train-dry-run.log)"
+    lp_say "dry run: no problems found; nothing was trained"
+    exit 0
+  fi
   LP_CHILD_TAKES_SIGNALS=1
   lp_launch train "$LP_RANKS" llamapro train --config "$LP_CONFIG" "$@" || rc=$?
   LP_CHILD_TAKES_SIGNALS=0
