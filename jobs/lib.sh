@@ -47,7 +47,7 @@ lp_job_init() {
   . slurm/env.sh || lp_die "slurm/env.sh failed: the environment or the build is not ready (messages above)"
   export PATH="${LLAMAPRO%/*}:$PATH"
   LP_BASE=${LP_BASE:-inputs/base/base.h5}
-  [ -f "$LP_BASE" ] || lp_die "base model $LP_BASE not found: it is made by jobs/pretrain-base.slurm (run that first), or set LP_BASE=MODEL.h5"
+  [ -n "${LP_NO_BASE:-}" ] || [ -f "$LP_BASE" ] || lp_die "base model $LP_BASE not found: it is made by jobs/pretrain-base.slurm (run that first), or set LP_BASE=MODEL.h5"
   RUN=$(lp_cfg run dir run)
   mkdir -p "$RUN/log" "$RUN/eval"
   local pp cores
@@ -227,7 +227,9 @@ lp_eval() {
 lp_train() {
   local rc=0
   if [ "${DRY_RUN:-0}" = 1 ]; then
-    lp_launch train-dry-run "$LP_RANKS" llamapro train --config "$LP_CONFIG" --dry-run "$@" || rc=$?
+    # LP_DRY_RUN_ARGS: e.g. --ranks N --node-mem-gb X, to check an allocation other than this one
+    # shellcheck disable=SC2086
+    lp_launch train-dry-run "$LP_RANKS" llamapro train --config "$LP_CONFIG" --dry-run ${LP_DRY_RUN_ARGS:-} "$@" || rc=$?
     [ "$rc" = 0 ] || lp_die "dry run: training would fail (problems above, also in $RUN/log/train-dry-run.log)"
     lp_say "dry run: no problems found; nothing was trained"
     exit 0

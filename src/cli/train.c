@@ -74,5 +74,9 @@ int lp_cmd_train(int argc, char **argv) {
     int code = dry ? lp_train_dry_run(&rc, config, &dro, &c) : lp_train_run(&rc, config, &c);
     lp_comm_free(&c);
     lp_run_config_free(&rc);
+    if (dry && code) { /* every rank found the same problems: a plain exit 1, no MPI_Abort */
+        LP_CHECK_MPI(MPI_Finalize(), "finalising MPI");
+        exit(code);
+    }
     return code;
 }
