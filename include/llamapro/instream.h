@@ -1,6 +1,6 @@
 /* instream.h - a compressed or plain input file read as a byte stream: zlib's gz* functions for
  * plain and gzip files, libzstd's streaming decompressor for NAME.zst. Memory is two fixed
- * buffers whatever the file's size. The calls mirror zlib's (gzgets, gzread, gzeof, gzoffset),
+ * buffers whatever the file's size. The calls mirror zlib's (gzread, gzoffset, gzerror),
  * so that docsource.c reads every format through one path.
  *
  * A .zst file that ends inside a frame (truncated) or whose data does not decode (corrupt, or not
@@ -18,12 +18,9 @@ int lp_in_is_zstd(const char *path);
 /* Open for reading; NULL with errno set when it cannot be opened. */
 lp_in *lp_in_open(const char *path);
 void lp_in_close(lp_in *f);
-/* As gzgets: up to n-1 bytes, stopping after a newline; NUL-terminated. NULL at the end of the
- * input or on an error (lp_in_error tells them apart). */
-char *lp_in_gets(lp_in *f, char *buf, int n);
-/* As gzread: bytes read (0 at the end), or -1 on an error. */
+/* As gzread: bytes read (0 at the end or on an error: lp_in_error tells them apart), or -1 on
+ * an error. */
 int lp_in_read(lp_in *f, void *buf, unsigned n);
-int lp_in_eof(lp_in *f);
 /* Bytes of the file consumed so far (compressed), for progress; -1 when unknown. */
 long long lp_in_offset(lp_in *f);
 /* NULL when no error has happened, else what went wrong (a system error's strerror, or the

@@ -42,6 +42,15 @@ static void usage(FILE *f) {
             "rank against a node's (plan's estimate; the node: --node-mem-gb, else Slurm's\n"
             "SLURM_MEM_PER_NODE, else this machine's; ranks per node: --ranks-per-node, else this run's),\n"
             "and write access to [run] dir. It prints what the run would do.\n\n"
+            "Non-finite numbers: every weight of the input model must be finite (checked once at start; a\n"
+            "NaN or Inf is reported with the tensor's name and exit 1). A step whose loss or gradient norm\n"
+            "is NaN or Inf stops the run before its optimizer update (no skipping: every rank stops at the\n"
+            "same step), and so does an update that makes a weight non-finite, before anything is saved:\n"
+            "exit 1 with the step and the advice to lower [optim] lr. No checkpoint or final model is ever\n"
+            "written with a non-finite value; ckpt/latest keeps naming the last checkpoint written\n"
+            "before the failure. [optim] values that make the update undefined are refused at start:\n"
+            "lr >= 0, min_lr >= 0, eps > 0, beta1 and beta2 in [0, 1), weight_decay >= 0, clip >= 0\n"
+            "(0 = no clipping).\n\n"
             "Keys and their defaults: inputs/configs/*.ini and README.md (\"Run configuration\").\n");
 }
 

@@ -19,7 +19,7 @@ struct lp_in {
     size_t icap, ocap, opos, olen; /* decoded bytes obuf[opos, olen) not yet handed out */
     size_t frame_left;       /* last ZSTD_decompressStream result: 0 = between frames */
     long long consumed;      /* compressed bytes read from fp */
-    int eof, started, draining;
+    int started, draining;
     char err[160];
 };
 
@@ -81,7 +81,6 @@ static int refill(lp_in *f) {
                     snprintf(f->err, sizeof f->err, "%s", strerror(errno ? errno : EIO));
                     return -1;
                 }
-                f->eof = 1;
                 if (f->started && f->frame_left != 0) {
                     snprintf(f->err, sizeof f->err, "truncated zstd data: the file ends inside a frame");
                     return -1;
@@ -107,30 +106,6 @@ static int refill(lp_in *f) {
     }
 }
 
-char *lp_in_gets(lp_in *f, char *buf, int n) {
-    if (f->gz) return gzgets(f->gz, buf, n);
-    if (f->err[0] || n < 1) return NULL;
-    int k = 0;
-    while (k < n - 1) {
-        if (f->opos == f->olen) {
-            int r = refill(f);
-            if (r < 0) return NULL;
-            if (r == 0) break;
-        }
-        /* copy up to the next newline, or what fits */
-        size_t avail = f->olen - f->opos, want = (size_t)(n - 1 - k);
-        if (want > avail) want = avail;
-        unsigned char *p = f->obuf + f->opos, *nl = memchr(p, '\n', want);
-        size_t take = nl ? (size_t)(nl - p) + 1 : want;
-        memcpy(buf + k, p, take);
-        k += (int)take;
-        f->opos += take;
-        if (nl) break;
-    }
-    buf[k] = 0;
-    return k > 0 ? buf : NULL;
-}
-
 int lp_in_read(lp_in *f, void *buf, unsigned n) {
     if (f->gz) return gzread(f->gz, buf, n);
     if (f->err[0]) return -1;
@@ -138,7 +113,7 @@ int lp_in_read(lp_in *f, void *buf, unsigned n) {
     while (k < n) {
         if (f->opos == f->olen) {
             int r = refill(f);
-            if (r < 0) return -1;
+            if (r < 0) return k > 0 ? (int)k : -1; /* the bytes before the error first; then -1 */
             if (r == 0) break;
         }
         size_t take = f->olen - f->opos < n - k ? f->olen - f->opos : n - k;
@@ -148,8 +123,6 @@ int lp_in_read(lp_in *f, void *buf, unsigned n) {
     }
     return (int)k;
 }
-
-int lp_in_eof(lp_in *f) { return f->gz ? gzeof(f->gz) : f->eof && f->opos == f->olen; }
 
 long long lp_in_offset(lp_in *f) { return f->gz ? (long long)gzoffset(f->gz) : f->consumed; }
 
