@@ -6,6 +6,8 @@
 #ifndef LLAMAPRO_KERNELS_H
 #define LLAMAPRO_KERNELS_H
 
+#include "llamapro/model.h" /* lp_config */
+
 /* ---- embedding ---------------------------------------------------------------------------- */
 /* out[N,C] = table[tokens[n], :]. */
 void lp_embedding_forward(float *out, const int *tokens, const float *table, int N, int C);
@@ -49,5 +51,20 @@ double lp_crossentropy_forward(float *losses, const float *logits, const int *ta
                                long *count);
 /* In place: logits[n,:] becomes (softmax - onehot(target)) * scale (0 for ignored rows). */
 void lp_crossentropy_backward(float *logits, const int *targets, int N, int V, float scale);
+
+/* ---- family options (one kernel set, options as parameters) -------------------------------- */
+/* RoPE tables [T, hd/2] of config c: its head_dim, rope_theta and rope_scaling (lp_rope_inv_freq). */
+void lp_rope_table_config(float *cos_t, float *sin_t, int T, const lp_config *c);
+/* Qwen3 q/k norms, in place on qkv [N, QKV] (q heads [0,H), k heads [H,H+KV), hd each): forward
+ * saves the pre-norm values xs [N, (H+KV)*hd] and rstd [N, H+KV]; backward turns the gradient of
+ * the normed q/k in dqkv into that of the pre-norm ones, in place, and adds the weight gradients
+ * into dqw, dkw [hd] unless they are NULL (frozen layer). */
+void lp_qknorm_forward(float *qkv, float *xs, float *rstd, const float *qw, const float *kw, int N, int H, int KV,
+                       int hd, int QKV, float eps);
+void lp_qknorm_backward(float *dqkv, float *dqw, float *dkw, const float *xs, const float *rstd, const float *qw,
+                        const float *kw, int N, int H, int KV, int hd, int QKV);
+/* x[n, 0:C] += b (row stride ld); db[C] += sum over n of dx[n, 0:C]. Qwen2's q/k/v biases. */
+void lp_bias_forward(float *x, const float *b, int N, int C, int ld);
+void lp_bias_backward(float *db, const float *dx, int N, int C, int ld);
 
 #endif
