@@ -82,6 +82,7 @@ int lp_cmd_bench(int argc, char **argv) {
         for (int i = 0; i < m.n_tensors; i++) lp_model_set_trainable(&m, &m.tensors[i]);
     }
     const lp_config *c = &m.cfg;
+    lp_model_set_precision(&m, lp_precision_parse(rc.precision), B * T); /* [run] precision, after the flags */
     lp_trainer t;
     lp_trainer_init(&t, &m, B, T, M, MPI_COMM_SELF, rc.beta1, rc.beta2, rc.eps, rc.weight_decay, rc.clip);
     int *windows = lp_calloc((size_t)M * B * (T + 1), sizeof(int), "allocating bench batches");
@@ -91,9 +92,9 @@ int lp_cmd_bench(int argc, char **argv) {
 
     /* the ceiling: best sgemm rate on this model's own large GEMM shapes */
     int N = B * T;
-    double g1 = lp_gemm_measure_gflops(N, c->hidden_dim, c->dim, 5);
-    double g2 = lp_gemm_measure_gflops(N, c->dim, c->hidden_dim, 5);
-    double g3 = lp_gemm_measure_gflops(N, c->vocab_size, c->dim, 3);
+    double g1 = lp_gemm_measure_gflops_prec(m.precision, N, c->hidden_dim, c->dim, 5);
+    double g2 = lp_gemm_measure_gflops_prec(m.precision, N, c->dim, c->hidden_dim, 5);
+    double g3 = lp_gemm_measure_gflops_prec(m.precision, N, c->vocab_size, c->dim, 3);
     double peak = g1 > g2 ? g1 : g2;
     peak = g3 > peak ? g3 : peak;
 
@@ -104,6 +105,7 @@ int lp_cmd_bench(int argc, char **argv) {
     printf("bench: %d x %d sequences of %d tokens per step = %d tokens; %d threads\n", M, B, T, M * B * T,
            omp_get_max_threads());
     printf("bench: %s\n", lp_gemm_library());
+    printf("bench: precision %s%s%s\n", rc.precision, m.precision == LP_BF16 ? ", " : "", m.precision == LP_BF16 ? lp_gemm_library_bf16() : "");
     printf("bench: sgemm %dx%dx%d %.1f, %dx%dx%d %.1f, %dx%dx%d %.1f GFLOP/s\n", N, c->hidden_dim, c->dim, g1,
            N, c->dim, c->hidden_dim, g2, N, c->vocab_size, c->dim, g3);
     printf("bench: %.1f MFLOP/token (forward %.1f, input-grad %.1f, weight-grad %.1f)\n",

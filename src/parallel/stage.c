@@ -226,6 +226,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
     double norm = sqrt(sq);
     *grad_norm = norm;
     lp_adamw_step(&p->opt, lr, lp_clip_factor(norm, p->clip));
+    lp_model_sync_forms(m); /* the trainable layers' GEMM forms (bf16, packed) follow the masters */
     double t2 = MPI_Wtime();
     p->times[LP_T_OPT] = t2 - t1;
     p->times[LP_T_IDLE] = (t2 - t0) - p->times[LP_T_FWD] - p->times[LP_T_BIN] - p->times[LP_T_BWT] - p->times[LP_T_WAIT] -

@@ -73,6 +73,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_model_free(&m);
     lp_model_load_range(&m, rc->model_path, c->world, st->l0, st->l1, st->embed, st->head);
     lp_apply_method(&m, rc, source);
+    lp_model_set_precision(&m, lp_precision_parse(rc->precision), rc->micro_batch * rc->seq_len); /* after the flags */
     lp_check_corpus_fits_model(&m, rc->train_path, rc->train_split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(&m, rc->val[i].path, rc->val[i].split, "[data] val");
 
@@ -85,6 +86,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
     long first_step = lp_run_ckpt_begin(&ck, rc, source, &m, &t.opt, smp, c);
+    lp_model_sync_forms(&m); /* resumed masters -> GEMM forms */
     int stopped = 0;
 
     FILE *metrics = NULL;
@@ -95,7 +97,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         metrics = fopen(path, "a");
         if (!metrics) lp_user_error("%s: cannot open for appending: %s", path, strerror(errno));
     }
-    double peak = lp_gemm_measure_gflops(B * T, m.cfg.hidden_dim, m.cfg.dim, 3);
+    double peak = lp_gemm_measure_gflops_prec(m.precision, B * T, m.cfg.hidden_dim, m.cfg.dim, 3);
     double step_flops = M * lp_flops_total(lp_flops_microbatch(&m, B, T)) / rc->pp; /* per rank */
     size_t np = lp_model_numel(&m, 0), nt = lp_model_numel(&m, 1);
     lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
@@ -104,7 +106,9 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
             "step (%d per microbatch, %d microbatches)", c->size, c->threads, ly.pp, ly.dp, rc->pp_schedule, G, T, B, M);
     lp_partition_print(&part);
     lp_pipe_report_memory(&t, 0, NULL);
-    lp_info("train: %s; sgemm %.1f GFLOP/s per rank", lp_gemm_library(), peak);
+    lp_info("train: %s; %s GEMM %.1f GFLOP/s per rank", lp_gemm_library(), lp_precision_name(m.precision), peak);
+    lp_info("train: precision %s%s%s; packed weights %.1f MB", lp_precision_name(m.precision),
+            m.precision == LP_BF16 ? ", " : "", m.precision == LP_BF16 ? lp_gemm_library_bf16() : "", lp_model_forms_bytes(&m) / 1e6);
 
     double t_start = MPI_Wtime(), last_print = 0, compute = 0;
     long tokens_per_step = (long)G * T;

@@ -74,6 +74,7 @@ double lp_trainer_step(lp_trainer *t, const int *windows, double lr, double *gra
     double norm = sqrt(lp_grad_sqnorm(t->m));
     *grad_norm = norm;
     lp_adamw_step(&t->opt, lr, lp_clip_factor(norm, t->clip));
+    lp_model_sync_forms(t->m); /* the trainable layers' GEMM forms (bf16, packed) follow the masters */
     return stats[0] / stats[1];
 }
 
