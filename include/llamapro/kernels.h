@@ -35,8 +35,10 @@ void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const fl
 
 /* ---- causal grouped-query attention ---------------------------------------------------------- */
 /* qkv[N, (H+2KV)*hd] holds q | k | v per row (after RoPE). att[B, H, T, T] saves the softmax
- * probabilities (zero above the diagonal); y[N, H*hd]. */
-void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd);
+ * probabilities (zero above the diagonal, and left of the window); y[N, H*hd]. window > 0: query t
+ * sees keys t - window < s <= t only (Mistral's sliding window); 0: all s <= t. The backward needs
+ * no window: the saved probabilities are exact zeros where the mask was. */
+void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd, int window);
 /* dqkv[N, (H+2KV)*hd] (overwritten) from dy[N, H*hd]; scratch: omp_get_max_threads() * T * T floats. */
 void lp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *att,
                            const float *qkv, int B, int T, int H, int KV, int hd);

@@ -3,7 +3,8 @@
  * Orientation is Meta/llama2.c: a weight is [out, in] row-major; RoPE rotates interleaved pairs.
  * Each transformer layer keeps all its parameters in ONE contiguous float block, in the order
  *   attn_norm[C] | wq[H*hd, C] | wk[KV*hd, C] | wv[KV*hd, C] | wo[C, H*hd] | mlp_norm[C] |
- *   w1[F, C] | w3[F, C] | w2[C, F]
+ *   w1[F, C] | w3[F, C] | w2[C, F] | bq[H*hd] | bk[KV*hd] | bv[KV*hd] | q_norm[hd] | k_norm[hd]
+ * (the last five only with the config's qkv_bias / qk_norm options; hd = lp_head_dim)
  * so that wq|wk|wv form one [(H+2KV)*hd, C] matrix and w1|w3 one [2F, C] matrix: the forward pass
  * runs one GEMM for q,k,v and one for the two MLP up-projections. Gradients use the same layout.
  *
@@ -50,7 +51,10 @@ static inline int lp_head_dim(const lp_config *c) { return c->head_dim > 0 ? c->
 
 /* Per-layer tensors, in memory order. */
 enum {
-    LP_ATTN_NORM, LP_WQ, LP_WK, LP_WV, LP_WO, LP_MLP_NORM, LP_W1, LP_W3, LP_W2, LP_LAYER_NTENSORS
+    LP_ATTN_NORM, LP_WQ, LP_WK, LP_WV, LP_WO, LP_MLP_NORM, LP_W1, LP_W3, LP_W2,
+    /* family options, after the Llama tensors (size 0, and absent from the tensor table, when the
+     * config does not have the option): bq|bk|bv [QKV] (qkv_bias), q_norm|k_norm [hd] (qk_norm) */
+    LP_BQ, LP_BK, LP_BV, LP_Q_NORM, LP_K_NORM, LP_LAYER_NTENSORS
 };
 const char *lp_layer_tensor_name(int t);            /* "attn_norm", "wq", ... */
 int lp_layer_tensor_index(const char *short_name);  /* inverse, -1 if unknown */

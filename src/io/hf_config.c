@@ -136,6 +136,7 @@ void lp_hf_config_parse_json(const char *text, size_t n, const char *path, lp_co
     json_float(j, "rope_theta", &c->rope_theta, path, 0);
     if (json_int(j, "head_dim", &c->head_dim, path, 0) == 0 && c->head_dim <= 0)
         lp_user_error("%s: field 'head_dim' must be positive (got %d)", path, c->head_dim);
+    if (c->head_dim > 0 && c->n_heads > 0 && c->head_dim * c->n_heads == c->dim) c->head_dim = 0; /* the default */
     c->tie_embeddings = json_true(j, "tie_word_embeddings", path);
     parse_rope_scaling(j, c, path);
     char err[256];

@@ -167,9 +167,7 @@ void lp_hf_export(const lp_model *m, const char *dir, lp_dtype dtype, unsigned l
             LP_ASSERT(t->data != NULL, "exporting a tensor this rank does not hold");
             float *w = lp_calloc(t->numel, sizeof(float), "converting a tensor");
             memcpy(w, t->data, t->numel * sizeof(float));
-            int hd = lp_head_dim(&m->cfg);
-            if (t->kind == LP_WQ) lp_hf_permute(w, m->cfg.n_heads, hd, m->cfg.dim);
-            if (t->kind == LP_WK) lp_hf_permute(w, m->cfg.n_kv_heads, hd, m->cfg.dim);
+            lp_hf_layout(&m->cfg, t, w, 1); /* q/k rows, biases and norms into rotate_half halves */
             if (dtype == LP_DTYPE_BF16) {
                 uint16_t *b = (uint16_t *)(void *)w; /* narrow in place, front to back */
                 for (size_t e = 0; e < t->numel; e++) b[e] = lp_f32_to_bf16(w[e]);

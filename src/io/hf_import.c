@@ -29,13 +29,31 @@ static void permute_rows(float *w, int heads, int hd, int in, int to_hf) {
 void lp_hf_permute(float *w, int heads, int hd, int in) { permute_rows(w, heads, hd, in, 1); }
 void lp_hf_unpermute(float *w, int heads, int hd, int in) { permute_rows(w, heads, hd, in, 0); }
 
+void lp_hf_layout(const lp_config *c, const lp_tensor *t, float *v, int to_hf) {
+    /* every tensor indexed by a q or k head's dimension: rows of wq/wk, entries of bq/bk, and the
+     * q/k norm weights (one head's worth, shared by all heads) */
+    int hd = lp_head_dim(c), heads = 0, in = 1;
+    switch (t->kind) {
+    case LP_WQ: heads = c->n_heads, in = c->dim; break;
+    case LP_WK: heads = c->n_kv_heads, in = c->dim; break;
+    case LP_BQ: heads = c->n_heads; break;
+    case LP_BK: heads = c->n_kv_heads; break;
+    case LP_Q_NORM: case LP_K_NORM: heads = 1; break;
+    default: return;
+    }
+    permute_rows(v, heads, hd, in, to_hf);
+}
+
 /* The HF name of one of our tensors. */
 void lp_hf_tensor_name(const lp_tensor *t, char *buf, size_t n) {
     static const char *layer[LP_LAYER_NTENSORS] = {
         [LP_ATTN_NORM] = "input_layernorm", [LP_WQ] = "self_attn.q_proj", [LP_WK] = "self_attn.k_proj",
         [LP_WV] = "self_attn.v_proj", [LP_WO] = "self_attn.o_proj", [LP_MLP_NORM] = "post_attention_layernorm",
-        [LP_W1] = "mlp.gate_proj", [LP_W3] = "mlp.up_proj", [LP_W2] = "mlp.down_proj"};
-    if (t->layer >= 0) snprintf(buf, n, "model.layers.%d.%s.weight", t->layer, layer[t->kind]);
+        [LP_W1] = "mlp.gate_proj", [LP_W3] = "mlp.up_proj", [LP_W2] = "mlp.down_proj",
+        [LP_BQ] = "self_attn.q_proj", [LP_BK] = "self_attn.k_proj", [LP_BV] = "self_attn.v_proj",
+        [LP_Q_NORM] = "self_attn.q_norm", [LP_K_NORM] = "self_attn.k_norm"};
+    int bias = t->kind == LP_BQ || t->kind == LP_BK || t->kind == LP_BV;
+    if (t->layer >= 0) snprintf(buf, n, "model.layers.%d.%s.%s", t->layer, layer[t->kind], bias ? "bias" : "weight");
     else if (!strcmp(t->name, "tok_embeddings")) snprintf(buf, n, "model.embed_tokens.weight");
     else if (!strcmp(t->name, "norm")) snprintf(buf, n, "model.norm.weight");
     else snprintf(buf, n, "lm_head.weight");
@@ -112,8 +130,7 @@ void lp_import_hf(lp_model *m, const char *dir) {
             lp_user_error("%s: tensor '%s' has shape [%s], but config.json implies [%s]", sf->path, name, have, exp);
         }
         lp_st_read_f32(sf, st, t->data);
-        if (t->kind == LP_WQ) lp_hf_unpermute(t->data, c.n_heads, lp_head_dim(&c), c.dim);
-        if (t->kind == LP_WK) lp_hf_unpermute(t->data, c.n_kv_heads, lp_head_dim(&c), c.dim);
+        lp_hf_layout(&c, t, t->data, 0);
     }
     for (int i = 0; i < s.n; i++) {
         lp_st_close(&s.files[i]);
