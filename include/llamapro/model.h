@@ -177,6 +177,8 @@ void lp_model_init_random(lp_model *m, uint64_t seed);
 const char *lp_arch_class(int arch);
 const char *lp_arch_model_type(int arch);
 int lp_arch_from_class(const char *name);
+/* "Qwen3ForCausalLM (head_dim 24, q/k norms)": the class and the options that are set. */
+void lp_arch_describe(const lp_config *c, char *buf, size_t n);
 /* The options of a config that lp_config_validate leaves to the family: head_dim even, window and
  * rope scaling parameters sane, options only where the architecture has them. One-line reason. */
 int lp_config_validate_arch(const lp_config *c, char *err, size_t errlen);

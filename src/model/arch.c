@@ -21,6 +21,19 @@ int lp_arch_from_class(const char *name) {
     return -1;
 }
 
+void lp_arch_describe(const lp_config *c, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%s (head_dim %d", lp_arch_class(c->arch), lp_head_dim(c));
+#define ADD(...) do { if (k < n) k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__); } while (0)
+    if (c->qkv_bias) ADD(", q/k/v biases");
+    if (c->qk_norm) ADD(", q/k norms");
+    if (c->sliding_window) ADD(", sliding window %d", c->sliding_window);
+    if (c->rope_scaling == LP_ROPE_LLAMA3)
+        ADD(", rope_scaling llama3 factor %g low %g high %g original %d", (double)c->rope_factor,
+            (double)c->rope_low_freq_factor, (double)c->rope_high_freq_factor, c->rope_original_max_pos);
+    ADD(")");
+#undef ADD
+}
+
 int lp_config_validate_arch(const lp_config *c, char *err, size_t n) {
 #define BAD(...) do { snprintf(err, n, __VA_ARGS__); return -1; } while (0)
     if (c->arch < 0 || c->arch >= LP_ARCH_COUNT) BAD("architecture %d is not known", c->arch);
