@@ -88,10 +88,10 @@ static void write_readme(const lp_model *m, const char *dir) {
     snprintf(p, sizeof p, "%s/README.md", dir);
     FILE *f = fopen(p, "w");
     LP_CHECK_SYS(f != NULL, "creating README.md");
-    fprintf(f, "---\nlibrary_name: transformers\ntags: [llama, llama-pro, block-expansion]\n---\n\n");
+    fprintf(f, "---\nlibrary_name: transformers\ntags: [%s, llama-pro, block-expansion]\n---\n\n", lp_arch_model_type(m->cfg.arch));
     fprintf(f, "# LLaMA Pro model exported by llamapro %s\n\n", LP_VERSION);
-    fprintf(f, "A LlamaForCausalLM with %d layers (hidden size %d, %d heads, %d key/value heads, vocabulary %d).\n\n",
-            m->cfg.n_layers, m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.vocab_size);
+    fprintf(f, "A %s with %d layers (hidden size %d, %d heads, %d key/value heads, vocabulary %d).\n\n",
+            lp_arch_class(m->cfg.arch), m->cfg.n_layers, m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.vocab_size);
     cJSON *e = m->expansion_json ? cJSON_Parse(m->expansion_json) : NULL;
     if (e) {
         const cJSON *blocks = cJSON_GetObjectItem(e, "blocks"), *pos = cJSON_GetObjectItem(e, "position"),

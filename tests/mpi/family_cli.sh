@@ -60,6 +60,13 @@ INI
   run "$LLAMAPRO" train --config "$D/run.ini" run.dir="$D/half" 2> "$D/half2.log"
   grep -q resuming "$D/half2.log" || fail "$F: no resume: $(tail -3 "$D/half2.log")"
   h5diff -q "$D/run1/final.h5" "$D/half/final.h5" || fail "$F: 2 + 2 resumed steps differ from 4 straight"
+  # eval: the expanded model's loss equals the base model's (identity), 2 ranks = 1 rank to rounding,
+  # and training on the corpus lowered it
+  ev() { "$@" --corpus "$T/corpus.h5:val" --max-tokens 1024 --seq-len 32 2>/dev/null | grep -o 'loss [0-9.]*' | cut -d' ' -f2; }
+  lb=$(ev "$LLAMAPRO" eval --model "$D/base.h5"); lx=$(ev "$LLAMAPRO" eval --model "$D/exp.h5")
+  l2=$(ev mpi -n 2 "$LLAMAPRO" eval --model "$D/exp.h5"); lf=$(ev "$LLAMAPRO" eval --model "$D/run1/final.h5")
+  python3 -c "import sys; b,x,t,f=map(float,sys.argv[1:]); assert b==x and abs(t-x)<=1e-5*x and f<x, (b,x,t,f)" "$lb" "$lx" "$l2" "$lf" \
+    || fail "$F: eval losses base $lb expanded $lx (2 ranks $l2) trained $lf"
   run "$LLAMAPRO" export --in "$D/run1/final.h5" --to hf "$D/hf" > /dev/null
   "$PY" -c "import json,sys; c=json.load(open(sys.argv[1])); assert c['architectures']==[sys.argv[2]], c" "$D/hf/config.json" "$arch" \
     || fail "$F: exported config.json does not name $arch"
