@@ -1,6 +1,12 @@
 # Training area (expand, train, eval, bench): script tests, one line each.
 lp_script_test(train_errors mpi 1)
 lp_script_test(train_smoke mpi 2)
-lp_script_test(bench_smoke mpi 1)
+lp_script_test(bench_smoke mpi 2)
 lp_script_test(eval_tasks mpi 2)
 lp_script_test(eval_reference mpi 2)
+add_executable(poison ${CMAKE_CURRENT_SOURCE_DIR}/mpi/poison_main.c)
+target_link_libraries(poison PRIVATE lpcore)
+list(APPEND LP_TEST_ENV "LP_POISON=$<TARGET_FILE:poison>")
+lp_script_test(train_nonfinite mpi 2)
+lp_script_test(threads_bitwise mpi 2)
+lp_script_test(method_records mpi 1)

@@ -4,7 +4,9 @@
  *  - a user's mistake (bad file, flag, field): lp_user_error() prints ONE line naming the file, field
  *    or flag and what was expected, removes registered partial outputs, exits 1;
  *  - an internal failure (MPI, HDF5, system call, allocation): the LP_CHECK_* macros print file:line
- *    and what was being done, and exit 2.
+ *    and what was being done, and exit 2. Except when the failure is the environment's: a system
+ *    or HDF5 call failing with ENOSPC, EDQUOT or EROFS is a user error (exit 1) naming the output
+ *    being written (the newest registered partial) and the errno text.
  * Under MPI with more than one rank both end in MPI_Abort, so no rank is left waiting in a collective.
  */
 #ifndef LLAMAPRO_CHECK_H
@@ -46,6 +48,17 @@ void lp_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * once it has been renamed into place. At most a handful at a time. */
 void lp_partial_register(const char *path);
 void lp_partial_unregister(const char *path);
+
+/* Run fn on every exit path of this process that goes through lp_exit (errors included, which
+ * skip atexit handlers) and on normal exit (atexit). For releasing what other processes wait on,
+ * like a run directory's lock. At most a few. */
+void lp_exit_hook(void (*fn)(void));
+
+/* For commands that write outputs but do not checkpoint (prepare, expand, export, import, eval,
+ * ...): SIGTERM, SIGINT, SIGUSR1 and SIGHUP remove the registered partial outputs (files, or flat
+ * directories) and exit with 128 + the signal number, as a shell reports a killed program. Call
+ * once, after MPI_Init. (train handles these signals itself: checkpoint, then exit 75.) */
+void lp_stop_removes_partials(void);
 
 /* Rank of this process in MPI_COMM_WORLD, 0 before MPI_Init. */
 int lp_world_rank(void);

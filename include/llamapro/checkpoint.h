@@ -40,6 +40,11 @@ typedef struct {
     lp_sampler_state data;   /* data cursor: with `step` it fixes the next batch */
     int dp, pp, ranks;       /* layout that wrote it (information only: any layout resumes) */
     const char *config_text; /* run config text (save); lp_calloc'd copy on load, or NULL */
+    /* Per model tensor (model order): CRC-32 + 1 of a frozen tensor's float32 values, 0 for a
+     * trainable one; written as /train_state attribute frozen_crc32 when frozen tensors are linked
+     * to the source model file, so a resume can tell that file changed. NULL: not recorded (on
+     * load: a lp_calloc'd array the caller frees, or NULL). */
+    uint64_t *frozen_crc;
 } lp_train_state;
 
 typedef struct {
@@ -53,9 +58,8 @@ typedef struct {
  * newest `keep_last` (<= 0 keeps all; never the one `latest` names). Frozen tensors become
  * external links into `frozen_source` when it is non-NULL (it must hold the same frozen weights:
  * the model file training started from), copies otherwise. Collective over comm; tensors whose
- * data is NULL on a rank are written by a rank that holds them. The environment variable
- * LLAMAPRO_TEST_SLOW_CKPT=SECONDS[@STEP] sleeps that long before the file is closed (of step STEP
- * only, when given), so that tests can signal or kill ranks inside the write window. Stats into *stats when non-NULL. */
+ * data is NULL on a rank are written by a rank that holds them. Before the file is closed it
+ * calls the test-only lp_test_hook_ckpt_write (test_hook.h), a no-op outside the test suite. Stats into *stats when non-NULL. */
 void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const lp_train_state *st,
                   const char *frozen_source, int keep_last, MPI_Comm comm, lp_ckpt_stats *stats);
 
@@ -69,6 +73,10 @@ int lp_ckpt_latest(const char *dir, char *path, size_t n);
  * layout may resume. Not a checkpoint, another checkpoint_version, a config differing from m's,
  * a missing dataset or a checksum failure: user error naming the file and dataset. Collective. */
 void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st, MPI_Comm comm);
+
+/* Read only step, data cursor and writing layout of checkpoint `path` into *st (no tensors,
+ * config_text NULL). Any rank, no communication; user error naming a missing attribute. */
+void lp_ckpt_peek_state(const char *path, lp_train_state *st);
 
 /* Is the HDF5 file at path a checkpoint (root attribute checkpoint_version)? Any rank; 0 when it
  * cannot be opened. */

@@ -66,7 +66,15 @@ const char *lp_corpus_tokenizer_checksum(const lp_corpus *c);
 /* Read tokens [start, start+n) of the split into out (n ints). The range must lie inside the
  * split (internal error otherwise). */
 void lp_corpus_read(lp_corpus *c, uint64_t start, size_t n, int *out);
-/* Read doc_offsets[first .. first+n) into out. */
+/* Read doc_offsets[first .. first+n) into out. A failed read (checksum mismatch, truncated file)
+ * of either function is a user error naming the file and the dataset. */
 void lp_corpus_read_doc_offsets(lp_corpus *c, uint64_t first, size_t n, uint64_t *out);
+
+/* Before any compute: every token id of split `split` of `path` must lie in [0, vocab) (ids
+ * stored in a signed or wider type by another tool are checked after conversion to int), and
+ * doc_offsets must rise from 0 to the token count. The tokens are read in 64K-token chunks spread
+ * over the ranks of comm; a bad id is a user error on every rank naming the file, the split, the
+ * first bad position and its value. Collective over comm. */
+void lp_corpus_check_ids(const char *path, const char *split, int vocab, MPI_Comm comm);
 
 #endif

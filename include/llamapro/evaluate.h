@@ -13,12 +13,6 @@
 
 #include "llamapro/forward.h"
 
-typedef struct {
-    double loss;   /* mean cross-entropy (nats per token) */
-    double ppl;    /* exp(loss) */
-    long tokens;   /* predicted positions counted */
-} lp_eval_result;
-
 /* Evaluate m on split `split` of corpus `path`. acts must hold at least one sequence of seq_len
  * tokens; max_tokens 0 means the whole split. Collective over comm. */
 lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, const char *split,

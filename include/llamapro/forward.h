@@ -102,6 +102,13 @@ void lp_head_backward(lp_model *m, lp_acts *a, const int *targets, float scale);
 /* Embedding gradient from a->dres[a->dres_cur] (= d resid[0]) when tok_embeddings is trainable. */
 void lp_embed_backward(lp_model *m, lp_acts *a, const int *tokens);
 
+/* Mean loss of a model over held-out tokens (evaluate.h, pipeline.h). */
+typedef struct {
+    double loss;   /* mean cross-entropy (nats per token) */
+    double ppl;    /* exp(loss) */
+    long tokens;   /* predicted positions counted */
+} lp_eval_result;
+
 /* Whole model: tokens[B*T] -> a->logits. With targets (may contain -1 = ignore) returns the summed
  * loss and sets *count to the number of counted positions; without, returns 0. */
 double lp_forward(const lp_model *m, lp_acts *a, const int *tokens, const int *targets, int B, int T,

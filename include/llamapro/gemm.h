@@ -7,9 +7,10 @@
  * without copies. C is always fp32.
  *
  * Precision:
- *  - LP_FP32: A, B are float; a oneDNN fp32 matmul (cached like bf16 below; measured 10-50% faster
- *    than OpenBLAS on the step's shapes, and the fixture tests pass on it). Called inside an OpenMP
- *    parallel region it runs cblas_sgemm (OpenBLAS, OpenMP build) on the calling thread only.
+ *  - LP_FP32: A, B are float; cblas_sgemm (OpenBLAS, OpenMP build), which never splits K over
+ *    threads, so results are bitwise the same on any thread count. Called inside an OpenMP
+ *    parallel region it runs on the calling thread only. (oneDNN's fp32 matmul measured 10-50%
+ *    faster on the step's shapes, but without that guarantee; it runs only fp32 packed weights.)
  *  - LP_BF16: A, B are bfloat16 (lp_bf16), products accumulate in fp32 and C is fp32: a oneDNN
  *    matmul primitive, created once per (shape, strides, transposes, beta) and cached, so a step
  *    after the first creates and allocates nothing. Must not be called inside a parallel region.

@@ -83,11 +83,11 @@ typedef struct {
     int marked_trainable; /* the layer's `trainable` flag in a model file: set by lp_model_load and
                            * by expand; a record only, it allocates no gradients */
     char origin[32];   /* "base:3" or "copy-of:3" */
-    /* GEMM forms of the weight matrices (lp_model_set_precision), in the model's precision: every
-     * held layer keeps its four weight groups pre-packed for the forward product y = x W^T; a
-     * layer that runs a backward pass also keeps them packed for dx = dy W; in bf16 a trainable
-     * layer also keeps a plain bf16 copy of its block (what its packed forms are refreshed from;
-     * the weight-gradient GEMMs never read weights). */
+    /* precision bf16 (lp_model_set_precision): the weight matrices' GEMM forms. Every held layer
+     * keeps its four weight groups pre-packed in bf16 for the forward product y = x W^T; a layer
+     * that runs a backward pass also keeps them packed for dx = dy W; a trainable layer also keeps
+     * a plain bf16 copy of its block (what its packed forms are refreshed from; the
+     * weight-gradient GEMMs never read weights). */
     lp_bf16 *wbf16;       /* [lp_layer_numel] same layout as params, or NULL */
     lp_packed *packed[4]; /* forward, by LP_G_QKV.. group, or NULL */
     lp_packed *packed_bwd[4]; /* input gradient, by group, or NULL */
@@ -148,12 +148,12 @@ void lp_model_zero_grads(lp_model *m);
 /* Parameter counts: all, trainable. */
 size_t lp_model_numel(const lp_model *m, int trainable_only);
 
-/* Set the model's GEMM precision and make the GEMM forms of every held weight matrix in it (see
+/* Set the model's GEMM precision. For bf16, make the GEMM forms of every held weight matrix (see
  * lp_layer; the fp32 masters stay: the optimizer, checkpoints and the final model read them),
- * packed for row count M (B*T of the run; other row counts reuse the layout). Layers from
- * lp_model_first_backward_layer on also get the backward forms, so set trainable flags first;
- * call before the first pass. M = 0 frees the forms (fp32 then reads weights in place). User error
- * (one line) if the CPU cannot run bf16 matmuls. */
+ * packed for row count M (B*T of the run; other row counts reuse the layout); layers from
+ * lp_model_first_backward_layer on also get the backward forms, so set trainable flags first and
+ * call before the first pass. fp32 has no forms (its GEMMs read the masters). User error (one
+ * line) if the CPU cannot run bf16 matmuls. */
 void lp_model_set_precision(lp_model *m, lp_precision p, int M);
 /* Refresh the GEMM forms (bf16 copy, packed weights) of trainable tensors from their fp32
  * masters: after every optimizer step and after loading parameters. No-op without forms. */

@@ -30,8 +30,8 @@ void lp_model_tensor_h5path(const lp_tensor *t, char *buf, size_t n);
 /* Write m to `path`. Collective over comm; every rank passes a model of the same config (a tensor
  * whose data is NULL on a rank is written by the lowest rank that holds it). The file is written
  * as PATH.partial (removed if the program dies) and renamed into place once complete, so a
- * reader never sees a half-written model. A layer's `trainable` attribute is
- * layers[l].trainable || layers[l].marked_trainable. */
+ * reader never sees a half-written model. A layer's `trainable` attribute is the record
+ * layers[l].marked_trainable (the blocks `expand` added), not the flags of a training run. */
 void lp_model_save(const lp_model *m, const char *path, MPI_Comm comm);
 
 /* Storage type of weight datasets. LP_BF16 stores bfloat16 (h5util.h lp_h5_write_bf16), half the

@@ -27,8 +27,9 @@ double lp_tensor_grad_sqnorm(const lp_tensor *t);
  * bits by gathering the per-tensor sums by table index and adding them in that order. */
 double lp_grad_sqnorm(const lp_model *m);
 /* One update with learning rate lr; every gradient is multiplied by grad_scale first (clipping).
- * Weight decay applies to matrices only, never to norm weights. */
-void lp_adamw_step(lp_adamw *o, double lr, float grad_scale);
+ * Weight decay applies to matrices only, never to norm weights. Returns 1 when every updated
+ * weight is finite, 0 when the update produced a NaN or Inf (checked in the same pass). */
+int lp_adamw_step(lp_adamw *o, double lr, float grad_scale);
 
 /* Learning rate at 0-based step: linear warmup over `warmup` steps, then cosine decay from lr to
  * min_lr at step `total` ("cosine"), or lr throughout ("constant"). */

@@ -18,8 +18,11 @@
  * Collective rules: lp_pipe_init, lp_pipe_step and lp_pipe_evaluate are collective over the
  * whole world (every stage of every replica, in the same order). Inside a step: point-to-point on
  * `pipe` (tags 2mb / 2mb+1 for activations / gradients), then MPI_Allreduce of trainable gradients
- * on `dp_comm`, of the loss on `dp_comm`, a broadcast of it from the last stage on `pipe`, and one
- * MPI_Allreduce of per-tensor squared norms and one MPI_Allgather of timings on `pipe`.
+ * on `dp_comm`, of the loss on `dp_comm`, a broadcast of it from the last stage on `pipe`, one
+ * MPI_Allreduce of per-tensor squared norms on `pipe`, after the update one MPI_Allreduce of a
+ * "some weight is not finite" flag on `pipe` and on `dp_comm` (skipped with the update when the
+ * loss or norm is not finite: every rank has the same loss and norm), and one MPI_Allgather of
+ * timings on `pipe`.
  */
 #ifndef LLAMAPRO_PIPELINE_H
 #define LLAMAPRO_PIPELINE_H
@@ -29,7 +32,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "llamapro/evaluate.h"
 #include "llamapro/forward.h"
 #include "llamapro/optim.h"
 #include "llamapro/partition.h"
@@ -58,10 +60,16 @@ typedef struct {
     double times[LP_T_N];     /* this stage, last step */
     double *all_times;        /* [pp * LP_T_N] every stage of this replica, last step */
     double bubble;            /* measured idle fraction of the last step's pipeline phase */
+    int status;               /* of the last step: LP_STEP_OK or why it stopped (same on every rank) */
 } lp_pipe;
 
+/* lp_pipe_step's outcome. A non-finite loss or gradient norm skips the update (weights and AdamW
+ * state stay those of the previous step); an update that made a weight non-finite has happened
+ * (the caller must not save the model). Every rank sees the same status. */
+enum { LP_STEP_OK = 0, LP_STEP_NONFINITE_GRAD = 1, LP_STEP_NONFINITE_WEIGHTS = 2 };
+
 /* Set up the stage for model m (holding plan->l0..l1, trainable flags applied). B sequences of T
- * tokens per microbatch, M microbatches per step; AdamW hyper-parameters and clip as trainer.h.
+ * tokens per microbatch, M microbatches per step; AdamW hyper-parameters (optim.h) and global-norm clip.
  * Allocates everything a step needs. Collective over the world. */
 void lp_pipe_init(lp_pipe *p, lp_model *m, const lp_layout *ly, const lp_partition *part, int B, int T, int M,
                   double beta1, double beta2, double eps, double weight_decay, double clip);
@@ -72,8 +80,9 @@ int lp_pipe_needs_tokens(const lp_pipe *p);
 
 /* One optimizer step. windows: this replica's M*B windows of T+1 tokens, microbatch-major (read
  * only on stages where lp_pipe_needs_tokens; may be NULL elsewhere). Returns the mean loss over the
- * global batch and sets *grad_norm (before clipping); every rank returns the same numbers. Fills
- * p->times, p->all_times and p->bubble. Allocates nothing. */
+ * global batch and sets *grad_norm (before clipping); every rank returns the same numbers. When
+ * either is not finite the AdamW update is skipped (p->status, see LP_STEP_*). Fills p->times,
+ * p->all_times and p->bubble. Allocates nothing. */
 double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm);
 
 /* lp_evaluate through the stages: forward only, windows spread over replicas, the loss computed

@@ -19,6 +19,7 @@ typedef struct {
     long tokens_per_step;
     lp_comm *c;
     lp_ckpt_stats last;               /* of the latest checkpoint written */
+    uint64_t *frozen_crc;             /* CRC-32 + 1 per frozen tensor (checkpoint.h), when linked */
 } lp_run_ckpt;
 
 /* Set up checkpointing for a run whose model (trainable flags set), optimizer and sampler exist:

@@ -58,8 +58,12 @@ void lp_run_config_load(lp_run_config *rc, const char *path);
 /* Apply one "section.key=value" override. User error naming the override when malformed. */
 void lp_run_config_override(lp_run_config *rc, const char *assignment);
 /* Cross-field checks (lr > 0, steps > 0, ...). User error naming the field. `source` names the
- * config file in messages. */
-void lp_run_config_check(const lp_run_config *rc, const char *source);
+ * config file in messages. For `train` (MPI initialised): when the run will resume (run.resume =
+ * auto and [run] dir/ckpt/latest exists) on another number of data-parallel replicas than wrote
+ * the checkpoint, sets [batch] microbatches so that the global batch micro_batch x microbatches x
+ * replicas stays the checkpoint's (one info line says so); a global batch the new layout cannot
+ * divide is a user error stating the rule. */
+void lp_run_config_check(lp_run_config *rc, const char *source);
 void lp_run_config_free(lp_run_config *rc);
 
 /* The usual sequence of a subcommand: defaults, then the file `path`, then every

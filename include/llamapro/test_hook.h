@@ -17,4 +17,9 @@ void lp_test_hook_ckpt_write(const char *partial, long step);
  * `dflt`. */
 size_t lp_test_hook_prepare_batch_bytes(size_t dflt);
 
+/* Right after a writer created its partial output (HDF5 model, checkpoint or corpus file, a
+ * safetensors shard): LLAMAPRO_TEST_STALL_OUTPUT=SECONDS sleeps that long (a signal ends the
+ * sleep), so tests can send a stop signal or fill the disk while the partial output exists. */
+void lp_test_hook_output_created(void);
+
 #endif

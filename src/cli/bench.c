@@ -1,6 +1,7 @@
-/* bench.c - `llamapro bench`: timed training steps (forward, backward, AdamW) of a random model
- * of the configured shape; tokens/s, GFLOP/s from an explicit FLOP count, and MFU against the
- * sgemm rate measured in the same run. */
+/* bench.c - `llamapro bench`: timed steps of the training engine (engine.h: the setup, pipeline
+ * stage and step function `train` runs) on a random model of the configured shape; tokens/s,
+ * GFLOP/s from an explicit FLOP count, MFU against the GEMM ceiling `train` uses, and where the
+ * step's time goes (the stage timers of pipeline.h). */
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
@@ -9,12 +10,13 @@
 
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
+#include "llamapro/comm.h"
+#include "llamapro/engine.h"
 #include "llamapro/expand.h"
 #include "llamapro/flops.h"
 #include "llamapro/gemm.h"
+#include "llamapro/optim.h"
 #include "llamapro/rng.h"
-#include "llamapro/run_config.h"
-#include "llamapro/trainer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -22,7 +24,9 @@ static void usage(FILE *f) {
             "                      [--steps N] [--warmup W] [--json FILE]\n\n"
             "Times training steps of a randomly initialised model whose shape is [model] of RUN.ini\n"
             "(dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, max_seq_len), with\n"
-            "[batch] micro_batch sequences of [data] seq_len tokens, [batch] microbatches per step.\n\n"
+            "[batch] micro_batch sequences of [data] seq_len tokens, [batch] microbatches per step,\n"
+            "through the engine `llamapro train` runs: the same setup, pipeline stages ([parallel] pp;\n"
+            "data-parallel replicas = ranks / pp, under mpirun/srun like train), step and AdamW.\n\n"
             "  --expand P     expand the model by P interleaved blocks and train only those (LLaMA Pro);\n"
             "                 without it every tensor is trained (pretraining)\n"
             "  --steps N      timed steps (default 5)\n"
@@ -30,14 +34,21 @@ static void usage(FILE *f) {
             "  --json FILE    also write the results as one JSON object\n\n"
             "FLOPs count only the work a step must do (no backward below the first trainable layer,\n"
             "no weight gradients of frozen layers, causal half of attention). MFU divides the\n"
-            "achieved FLOP/s by the best cblas_sgemm rate measured in this run on the model's own\n"
-            "GEMM shapes, with the same threads (OMP_NUM_THREADS).\n");
+            "achieved FLOP/s by the MFU ceiling: the best lp_gemm rate over >= 5 warm repetitions of\n"
+            "each of the step's own GEMM shapes (forward, input-gradient, weight-gradient), with the\n"
+            "same threads and all ranks at once, measured before and after the timed steps (the\n"
+            "higher counts). The per-phase times are those of the pipeline stage's timers.\n");
 }
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
+
+/* phases reported, in pipeline.h's timer indices */
+static const int phase_idx[] = {LP_T_FWD, LP_T_BIN, LP_T_BWT, LP_T_OPT, LP_T_WAIT, LP_T_IDLE};
+static const char *const phase_name[] = {"forward", "input_grad", "weight_grad", "optimizer", "waiting", "other"};
+enum { N_PHASES = 6 };
 
 int lp_cmd_bench(int argc, char **argv) {
     for (int i = 1; i < argc; i++) /* the network benchmark lives in bench_network.c */
@@ -62,85 +73,123 @@ int lp_cmd_bench(int argc, char **argv) {
     if (!config) lp_user_error("bench: --config RUN.ini is required (see llamapro bench --help)");
     lp_run_config rc;
     lp_run_config_read(&rc, config, argv + optind, argc - optind);
-    lp_run_config_shape(&rc, config);
-    char err[256];
-    int B = rc.micro_batch, T = rc.seq_len, M = rc.microbatches;
-    if (T > rc.shape.max_seq_len)
-        lp_user_error("%s: [data] seq_len %d exceeds [model] max_seq_len %d", config, T, rc.shape.max_seq_len);
+    lp_config shape = lp_run_config_shape(&rc, config);
+    lp_comm c;
+    lp_comm_init(&c);
 
+    /* the random model, the same on every rank (same seed); expanded blocks are marked as
+     * `llamapro expand` marks them, and [method] picks them (llama-pro) or everything (full) */
     lp_model base, m;
-    lp_model_alloc(&base, &rc.shape);
+    char err[256];
+    lp_model_alloc(&base, &shape);
     lp_model_init_random(&base, rc.seed);
     if (expand) {
         int *nl = lp_calloc((size_t)expand, sizeof(int), "planning the expansion");
         if (lp_expand(&base, &m, expand, LP_EXPAND_INTERLEAVE, nl, err, sizeof err)) lp_user_error("--expand: %s", err);
-        for (int k = 0; k < expand; k++) lp_model_set_layer_trainable(&m, nl[k]);
+        for (int k = 0; k < expand; k++) m.layers[nl[k]].marked_trainable = 1;
         lp_free(nl);
         lp_model_free(&base);
     } else {
         m = base;
-        for (int i = 0; i < m.n_tensors; i++) lp_model_set_trainable(&m, &m.tensors[i]);
     }
-    const lp_config *c = &m.cfg;
-    lp_model_set_precision(&m, lp_precision_parse(rc.precision), B * T); /* [run] precision, after the flags */
-    lp_trainer t;
-    lp_trainer_init(&t, &m, B, T, M, MPI_COMM_SELF, rc.beta1, rc.beta2, rc.eps, rc.weight_decay, rc.clip);
-    int *windows = lp_calloc((size_t)M * B * (T + 1), sizeof(int), "allocating bench batches");
+    snprintf(rc.method, sizeof rc.method, "%s", expand ? "llama-pro" : "full");
+    int L = m.cfg.n_layers;
+    lp_engine e;
+    lp_engine_init(&e, &rc, config, &c, &m);
+    const lp_config *k = &e.m.cfg;
+    int n_tr = 0;
+    for (int l = 0; l < L; l++) n_tr += e.m.layers[l].trainable;
     lp_rng rng;
-    lp_rng_seed(&rng, rc.seed + 1);
-    for (size_t i = 0; i < (size_t)M * B * (T + 1); i++) windows[i] = (int)lp_rng_below(&rng, (uint64_t)c->vocab_size);
+    lp_rng_seed(&rng, lp_rng_mix(rc.seed + 1, (uint64_t)e.ly.replica, 0));
+    size_t nw = (size_t)e.M * e.B * (e.T + 1);
+    for (size_t i = 0; i < nw; i++) e.windows[i] = (int)lp_rng_below(&rng, (uint64_t)k->vocab_size);
 
-    /* the ceiling: best sgemm rate on this model's own large GEMM shapes */
-    int N = B * T;
-    double g1 = lp_gemm_measure_gflops_prec(m.precision, N, c->hidden_dim, c->dim, 5);
-    double g2 = lp_gemm_measure_gflops_prec(m.precision, N, c->dim, c->hidden_dim, 5);
-    double g3 = lp_gemm_measure_gflops_prec(m.precision, N, c->vocab_size, c->dim, 3);
-    double peak = g1 > g2 ? g1 : g2;
-    peak = g3 > peak ? g3 : peak;
-
-    lp_flops f = lp_flops_microbatch(&m, B, T);
-    double step_flops = M * lp_flops_total(f);
-    printf("bench: %d layers (%d trainable), dim %d, hidden %d, heads %d/%d, vocab %d\n", c->n_layers,
-           expand ? expand : c->n_layers, c->dim, c->hidden_dim, c->n_heads, c->n_kv_heads, c->vocab_size);
-    printf("bench: %d x %d sequences of %d tokens per step = %d tokens; %d threads\n", M, B, T, M * B * T,
-           omp_get_max_threads());
-    printf("bench: %s\n", lp_gemm_library());
-    printf("bench: precision %s%s%s\n", rc.precision, m.precision == LP_BF16 ? ", " : "", m.precision == LP_BF16 ? lp_gemm_library_bf16() : "");
-    printf("bench: sgemm %dx%dx%d %.1f, %dx%dx%d %.1f, %dx%dx%d %.1f GFLOP/s\n", N, c->hidden_dim, c->dim, g1,
-           N, c->dim, c->hidden_dim, g2, N, c->vocab_size, c->dim, g3);
-    printf("bench: %.1f MFLOP/token (forward %.1f, input-grad %.1f, weight-grad %.1f)\n",
-           step_flops / (M * N) * 1e-6, M * f.forward / (M * N) * 1e-6, M * f.input_grad / (M * N) * 1e-6,
-           M * f.weight_grad / (M * N) * 1e-6);
-    printf("bench: memory: params %.1f MB, gradients %.1f MB, optimizer %.1f MB, activations %.1f MB\n",
-           lp_model_numel(&m, 0) * 4e-6, lp_model_numel(&m, 1) * 4e-6, lp_adamw_bytes(&t.opt) * 1e-6,
-           lp_acts_bytes(&t.acts, &m) * 1e-6);
+    int root = c.rank == 0;
+    double ceil_start = e.ceiling;
+    lp_flops f = lp_flops_microbatch(&e.m, e.B, e.T);
+    double per_tok = e.step_flops / e.tokens_per_step;
+    if (root) {
+        printf("bench: %s: %d layers (%d trainable, method %s), dim %d, hidden %d, heads %d/%d, vocab %d\n", config, L, n_tr,
+               rc.method, k->dim, k->hidden_dim, k->n_heads, k->n_kv_heads, k->vocab_size);
+        printf("bench: %d ranks (pp %d x dp %d, %s) x %d threads; %d x %d sequences of %d tokens per replica; %ld tokens "
+               "per step\n", c.size, e.ly.pp, e.ly.dp, rc.pp_schedule, c.threads, e.M, e.B, e.T, e.tokens_per_step);
+        printf("bench: %s\n", lp_gemm_library());
+        printf("bench: MFU ceiling %.1f GFLOP/s: best of %d warm repetitions of the step's %d GEMM shapes (rank 0:",
+               e.ceiling, LP_CEILING_MIN_REPS, e.ceil.n);
+        for (int i = 0; i < e.ceil.n; i++) {
+            const lp_gemm_shape *s = &e.ceil.shape[i];
+            printf(" %s %c%c %dx%dx%d %.0f%s", s->what, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K,
+                   e.ceil.gflops[i], i + 1 < e.ceil.n ? "," : ")\n");
+        }
+        printf("bench: %.1f MFLOP/token (forward %.1f, input-grad %.1f, weight-grad %.1f)\n", per_tok * 1e-6,
+               f.forward / (e.B * e.T) * 1e-6, f.input_grad / (e.B * e.T) * 1e-6, f.weight_grad / (e.B * e.T) * 1e-6);
+    }
+    lp_pipe_report_memory(&e.pipe, 0, NULL);
     double *dt = lp_calloc((size_t)steps, sizeof(double), "allocating step timings");
+    double *sorted = lp_calloc((size_t)steps, sizeof(double), "allocating step timings");
+    double *phase = lp_calloc((size_t)e.ly.pp * LP_T_N, sizeof(double), "allocating phase timings");
     double gn, loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = omp_get_wtime();
-        loss = lp_trainer_step(&t, windows, 1e-4, &gn);
-        double el = omp_get_wtime() - t0;
-        if (s >= warmup) dt[s - warmup] = el;
-        printf("bench: step %d %.3f s loss %.4f%s\n", s, el, loss, s < warmup ? " (warm-up)" : "");
+        double lr = lp_lr_at(s, rc.steps, rc.warmup_steps, rc.lr, rc.min_lr, rc.schedule), el;
+        loss = lp_engine_step(&e, s, lr, &gn, &el);
+        if (s >= warmup) {
+            dt[s - warmup] = el;
+            for (int i = 0; i < e.ly.pp * LP_T_N; i++) phase[i] += e.pipe.all_times[i];
+        }
+        if (root) printf("bench: step %d %.3f s loss %.4f%s\n", s, el, loss, s < warmup ? " (warm-up)" : "");
         fflush(stdout);
     }
-    qsort(dt, (size_t)steps, sizeof *dt, cmp_double);
-    double med = dt[steps / 2], tok_s = M * N / med, gfs = step_flops / med * 1e-9;
-    printf("bench: step %.3f s (median of %d), %.0f tokens/s, %.1f GFLOP/s, MFU %.1f%% of %.1f GFLOP/s sgemm\n",
-           med, steps, tok_s, gfs, 100 * gfs / peak, peak);
-    if (json) {
+    /* the ceiling again after the steps: a probe slowed by a busy moment at start is corrected */
+    double ceil_end = lp_engine_measure_ceiling(&e);
+    memcpy(sorted, dt, sizeof(double) * steps);
+    qsort(sorted, (size_t)steps, sizeof *sorted, cmp_double);
+    double med = sorted[steps / 2], tok_s = e.tokens_per_step / med, gfs = e.step_flops / med * 1e-9;
+    double mfu = lp_engine_mfu(&e, med);
+    /* per phase: seconds per step, mean over timed steps, of the slowest stage in that phase */
+    double ph[N_PHASES] = {0};
+    for (int i = 0; i < N_PHASES; i++)
+        for (int st = 0; st < e.ly.pp; st++) {
+            double v = phase[st * LP_T_N + phase_idx[i]] / steps;
+            if (v > ph[i]) ph[i] = v;
+        }
+    if (root) {
+        printf("bench: step %.3f s (median of %d), %.0f tokens/s, %.1f GFLOP/s, MFU %.1f%% of %.1f GFLOP/s ceiling\n", med,
+               steps, tok_s, gfs, 100 * mfu, e.ceiling);
+        printf("bench: ceiling probes: %.1f GFLOP/s before the steps, %.1f after (the best per shape counts)\n", ceil_start,
+               ceil_end);
+        printf("bench: per step (mean of %d, slowest stage):", steps);
+        for (int i = 0; i < N_PHASES; i++) printf(" %s %.3f s%s", phase_name[i], ph[i], i + 1 < N_PHASES ? "," : "\n");
+        for (int st = 0; st < e.ly.pp && e.ly.pp > 1; st++) {
+            printf("bench: stage %d:", st);
+            for (int i = 0; i < N_PHASES; i++)
+                printf(" %s %.3f s%s", phase_name[i], phase[st * LP_T_N + phase_idx[i]] / steps, i + 1 < N_PHASES ? "," : "\n");
+        }
+    }
+    if (json && root) {
         FILE *jf = fopen(json, "w");
         if (!jf) lp_user_error("--json: cannot write %s", json);
         fprintf(jf,
                 "{\"step_s\": %.6f, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"mfu\": %.4f, "
-                "\"sgemm_gflops\": %.2f, \"flop_per_token\": %.0f, \"tokens_per_step\": %d, \"threads\": %d}\n",
-                med, tok_s, gfs, gfs / peak, peak, step_flops / (M * N), M * N, omp_get_max_threads());
-        fclose(jf);
+                "\"sgemm_gflops\": %.2f, \"ceiling_gflops\": %.2f, \"ceiling_start_gflops\": %.2f, "
+                "\"ceiling_end_gflops\": %.2f, \"flop_per_token\": %.0f, \"tokens_per_step\": %ld, \"threads\": %d, "
+                "\"ranks\": %d, \"pp\": %d, \"dp\": %d, \"layers\": %d, \"trainable_layers\": %d, \"steps_s\": [",
+                med, tok_s, gfs, mfu, e.ceiling, e.ceiling, ceil_start, ceil_end, per_tok, e.tokens_per_step, c.threads,
+                c.size, e.ly.pp, e.ly.dp, L, n_tr);
+        for (int s = 0; s < steps; s++) fprintf(jf, "%s%.6f", s ? ", " : "", dt[s]);
+        fprintf(jf, "], \"phases_s\": {");
+        for (int i = 0; i < N_PHASES; i++) fprintf(jf, "%s\"%s\": %.6f", i ? ", " : "", phase_name[i], ph[i]);
+        fprintf(jf, "}, \"gemm_shapes\": [");
+        for (int i = 0; i < e.ceil.n; i++) {
+            const lp_gemm_shape *s = &e.ceil.shape[i];
+            fprintf(jf, "%s{\"phase\": \"%s\", \"trans\": \"%c%c\", \"m\": %d, \"n\": %d, \"k\": %d, \"gflops\": %.2f}",
+                    i ? ", " : "", s->what, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, e.ceil.gflops[i]);
+        }
+        fprintf(jf, "]}\n");
+        if (fclose(jf)) lp_user_error("--json: cannot write %s", json);
     }
-    lp_free(dt);
-    lp_free(windows);
-    lp_trainer_free(&t);
-    lp_model_free(&m);
+    lp_free(dt), lp_free(sorted), lp_free(phase);
+    lp_engine_free(&e);
+    lp_comm_free(&c);
     lp_run_config_free(&rc);
     return 0;
 }

@@ -7,15 +7,14 @@
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
 #include "llamapro/comm.h"
+#include "llamapro/corpus.h"
 #include "llamapro/evaluate.h"
 #include "llamapro/model_file.h"
-#include "llamapro/gemm.h"
 #include "llamapro/run_config.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N] [--seq-len T] [--batch B]\n"
-            "                     [--precision fp32|bf16]\n\n"
+            "usage: llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N] [--seq-len T] [--batch B]\n\n"
             "Mean cross-entropy loss (nats/token) and perplexity of the model on a corpus split (default\n"
             "val). The first N tokens of the split (default: all) are cut into non-overlapping windows of\n"
             "T+1 tokens (default T = the model's max_seq_len), spread over the MPI ranks; any rank count\n"
@@ -23,43 +22,30 @@ static void usage(FILE *f) {
             "       llamapro eval --task arithmetic --model M.h5 --corpus C.h5[:split] [--max-docs N]\n\n"
             "Exact-match accuracy of greedy answers on a corpus made by `prepare --synthetic arithmetic`\n"
             "(default split: test): the model sees \"Q: 37+58=? A:\" and must continue with \"95\".\n"
-            "Prints one line: accuracy, problems.\n\n"
-            "--precision bf16 runs the GEMMs on bf16 inputs with fp32 accumulation (oneDNN), as [run]\n"
-            "precision = bf16 trains; default fp32.\n");
+            "Prints one line: accuracy, problems.\n" LP_HELP_STOP);
 }
 
 int lp_cmd_eval(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},      {"corpus", required_argument, 0, 'c'},
                                          {"max-tokens", required_argument, 0, 'n'}, {"seq-len", required_argument, 0, 't'},
                                          {"batch", required_argument, 0, 'b'},      {"help", no_argument, 0, 'h'},
                                          {"task", required_argument, 0, 'k'},       {"max-docs", required_argument, 0, 'd'},
-                                         {"precision", required_argument, 0, 'x'},  {0, 0, 0, 0}};
+                                         {0, 0, 0, 0}};
     const char *model = NULL, *corpus = NULL, *task = NULL;
     long long max_tokens = 0, max_docs = 0;
-    int T = 0, B = 8, o, prec = LP_FP32;
-    char *end;
+    int T = 0, B = 8, o;
     while ((o = getopt_long(argc, argv, "m:c:n:t:b:k:d:h", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'c': corpus = optarg; break;
-        case 'n': max_tokens = strtoll(optarg, &end, 10);
-            if (*end || max_tokens < 0) lp_user_error("--max-tokens: expected a count >= 0, got '%s'", optarg);
-            break;
-        case 't': T = (int)strtol(optarg, &end, 10);
-            if (*end || T < 1) lp_user_error("--seq-len: expected a positive length, got '%s'", optarg);
-            break;
-        case 'b': B = (int)strtol(optarg, &end, 10);
-            if (*end || B < 1) lp_user_error("--batch: expected a positive count, got '%s'", optarg);
-            break;
+        case 'n': max_tokens = lp_flag_int("--max-tokens", optarg, 0, 1LL << 50); break;
+        case 't': T = (int)lp_flag_int("--seq-len", optarg, 1, 1 << 20); break;
+        case 'b': B = (int)lp_flag_int("--batch", optarg, 1, 1 << 16); break;
         case 'k': task = optarg;
             if (strcmp(task, "arithmetic")) lp_user_error("--task: '%s' is not a task (expected arithmetic)", optarg);
             break;
-        case 'd': max_docs = strtoll(optarg, &end, 10);
-            if (*end || max_docs < 0) lp_user_error("--max-docs: expected a count >= 0, got '%s'", optarg);
-            break;
-        case 'x': prec = lp_precision_parse(optarg);
-            if (prec < 0) lp_user_error("--precision: expected fp32 or bf16, got '%s'", optarg);
-            break;
+        case 'd': max_docs = lp_flag_int("--max-docs", optarg, 0, 1LL << 50); break;
         case 'h': usage(stdout); return 0;
         default: lp_user_error("eval: unknown option (see llamapro eval --help)");
         }
@@ -78,8 +64,8 @@ int lp_cmd_eval(int argc, char **argv) {
     lp_model m;
     lp_model_load(&m, model, c.world);
     if (task) {
-        lp_model_set_precision(&m, prec, 1);
         lp_check_corpus_fits_model(&m, path, split, "--corpus");
+        lp_corpus_check_ids(path, split, m.cfg.vocab_size, c.world);
         long n = 0;
         double acc = lp_eval_arithmetic(&m, path, split, (long)max_docs, &n, c.world);
         if (c.rank == 0) printf("accuracy %.4f problems %ld\n", acc, n);
@@ -90,7 +76,7 @@ int lp_cmd_eval(int argc, char **argv) {
     if (!T) T = m.cfg.max_seq_len;
     if (T > m.cfg.max_seq_len) lp_user_error("--seq-len %d exceeds the model's max_seq_len %d", T, m.cfg.max_seq_len);
     lp_check_corpus_fits_model(&m, path, split, "--corpus");
-    lp_model_set_precision(&m, prec, B * T);
+    lp_corpus_check_ids(path, split, m.cfg.vocab_size, c.world); /* ids index the embedding */
     lp_acts a;
     lp_acts_alloc(&a, &m, B, T);
     lp_eval_result r = lp_evaluate(&m, &a, path, split, T, (uint64_t)max_tokens, c.world);

@@ -21,23 +21,22 @@ static void usage(FILE *f) {
             "  top         P copies of the last block, stacked after it\n"
             "  bottom      P copies of the first block, stacked before it\n"
             "Before writing, the base and expanded models run on a probe batch; the file is written only\n"
-            "if their logits are bitwise identical.\n");
+            "if their logits are bitwise identical.\n" LP_HELP_STOP);
 }
 
 int lp_cmd_expand(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"in", required_argument, 0, 'i'},     {"out", required_argument, 0, 'o'},
                                          {"blocks", required_argument, 0, 'b'}, {"position", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *in = NULL, *out = NULL, *pos = "interleave";
     int P = 0, o;
-    char *end;
     while ((o = getopt_long(argc, argv, "i:o:b:p:h", opts, NULL)) != -1) {
         switch (o) {
         case 'i': in = optarg; break;
         case 'o': out = optarg; break;
         case 'b':
-            P = (int)strtol(optarg, &end, 10);
-            if (*end || P < 1) lp_user_error("--blocks: expected a positive number of new blocks, got '%s'", optarg);
+            P = (int)lp_flag_int("--blocks", optarg, 1, 4096);
             break;
         case 'p': pos = optarg; break;
         case 'h': usage(stdout); return 0;

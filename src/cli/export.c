@@ -34,7 +34,7 @@ static void help(void) {
            "                    every llamapro command reads back as float32.\n"
            "  --shard-size SIZE largest safetensors shard, bytes with optional K/M/G suffix (default 5G)\n"
            "  -h, --help        this text\n\n"
-           "Runs the same on one rank or under mpiexec (ranks convert their share of the tensors).\n");
+           "Runs the same on one rank or under mpiexec (ranks convert their share of the tensors).\n" LP_HELP_STOP);
 }
 
 /* "5G", "300M", "4096" -> bytes; 0 on a malformed value. */
@@ -52,6 +52,7 @@ static unsigned long long parse_size(const char *s) {
 }
 
 int lp_cmd_export(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"in", required_argument, 0, 'i'},
                                          {"to", required_argument, 0, 't'},
                                          {"dtype", required_argument, 0, 'd'},
@@ -96,7 +97,14 @@ int lp_cmd_export(int argc, char **argv) {
     lp_model m;
     lp_model_load(&m, in, MPI_COMM_WORLD);
     if (!strcmp(to, "h5")) lp_model_save_as(&m, out, MPI_COMM_WORLD, dtype);
-    else lp_hf_export(&m, out, dtype, shard, MPI_COMM_WORLD);
+    else {
+        /* DIR.partial is removed by an error or a stop signal like any partial file */
+        char part[4200];
+        snprintf(part, sizeof part, "%s.partial", out);
+        lp_partial_register(part);
+        lp_hf_export(&m, out, dtype, shard, MPI_COMM_WORLD);
+        lp_partial_unregister(part);
+    }
     if (lp_world_rank() == 0) {
         struct stat st;
         long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : 0;

@@ -26,6 +26,7 @@ static void usage(FILE *f) {
 }
 
 int lp_cmd_generate(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},  {"prompt", required_argument, 0, 'p'},
                                          {"prompt-ids", required_argument, 0, 'i'}, {"tokens", required_argument, 0, 'n'},
                                          {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
@@ -35,21 +36,15 @@ int lp_cmd_generate(int argc, char **argv) {
     int ntok = 64, print_ids = 0, o, prec = LP_FP32;
     double temp = 0.8;
     unsigned long long seed = 1;
-    char *end;
     while ((o = getopt_long(argc, argv, "m:p:i:n:t:s:Ph", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'p': prompt = optarg; break;
         case 'i': prompt_ids = optarg; break;
-        case 'n': ntok = (int)strtol(optarg, &end, 10);
-            if (*end || ntok < 1) lp_user_error("--tokens: expected a positive count, got '%s'", optarg);
-            break;
-        case 't': temp = strtod(optarg, &end);
-            if (*end || temp < 0) lp_user_error("--temperature: expected a number >= 0, got '%s'", optarg);
-            break;
-        case 's': seed = strtoull(optarg, &end, 10);
-            if (*end) lp_user_error("--seed: expected a non-negative integer, got '%s'", optarg);
-            break;
+        case 'n': ntok = (int)lp_flag_int("--tokens", optarg, 1, 1 << 30); break;
+        /* NaN, Inf and negative temperatures make softmax(logits / T) undefined */
+        case 't': temp = lp_flag_double("--temperature", optarg, 0, 1e6); break;
+        case 's': seed = (unsigned long long)lp_flag_int("--seed", optarg, 0, 9223372036854775807LL); break;
         case 'P': print_ids = 1; break;
         case 'x': prec = lp_precision_parse(optarg);
             if (prec < 0) lp_user_error("--precision: expected fp32 or bf16, got '%s'", optarg);

@@ -38,10 +38,11 @@ static void help(void) {
         "                       Written as MODEL.h5.partial and renamed when complete.\n"
         "  -h, --help           this text\n\n"
         "The input is validated completely before anything is written (file sizes, safetensors\n"
-        "offsets, shapes against the config). Runs the same on one rank or under mpiexec.\n");
+        "offsets, shapes against the config). Runs the same on one rank or under mpiexec.\n" LP_HELP_STOP);
 }
 
 int lp_cmd_import(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"from", required_argument, 0, 'f'},
                                          {"out", required_argument, 0, 'o'},
                                          {"tokenizer", required_argument, 0, 't'},

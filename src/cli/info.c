@@ -7,12 +7,30 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/stat.h>
 
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
 #include "llamapro/h5util.h"
 #include "llamapro/model_file.h"
+
+static const char *info_path = "the file"; /* the file being described, for messages */
+
+static void file_damaged(const char *what) __attribute__((noreturn));
+static void file_damaged(const char *what) {
+    char e[256];
+    lp_h5_last_error(e, sizeof e);
+    lp_user_error("%s: damaged file: %s failed (%s)", info_path, what, e);
+}
+
+/* Every HDF5 call here reads the user's file: a failure is that file's damage (a flipped byte in
+ * an object header, a broken link), reported in one line naming it, not an internal error. */
+#define FILE_H5(call, what)                                                                         \
+    do {                                                                                            \
+        if ((long long)(call) < 0) file_damaged(what);                                              \
+    } while (0)
+
 
 static void help(void) {
     printf("usage: llamapro info [--verify] FILE.h5\n\n"
@@ -37,10 +55,10 @@ static void type_name(hid_t t, char *buf, size_t n) {
 /* Print an attribute's value: numbers (first 16), strings (first 200 characters). */
 static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, void *indent) {
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    LP_CHECK_H5(a, "opening an attribute");
+    FILE_H5(a, "opening an attribute");
     hid_t t = H5Aget_type(a), s = H5Aget_space(a);
-    LP_CHECK_H5(t, "getting an attribute's type");
-    LP_CHECK_H5(s, "getting an attribute's shape");
+    FILE_H5(t, "getting an attribute's type");
+    FILE_H5(s, "getting an attribute's shape");
     hssize_t n = H5Sget_simple_extent_npoints(s);
     printf("%s%s = ", (const char *)indent, name);
     H5T_class_t cls = H5Tget_class(t);
@@ -50,7 +68,7 @@ static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
         lp_free(v);
     } else if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && n >= 0) {
         double *v = lp_calloc((size_t)n + 1, sizeof(double), "reading an attribute");
-        LP_CHECK_H5(H5Aread(a, H5T_NATIVE_DOUBLE, v), "reading an attribute");
+        FILE_H5(H5Aread(a, H5T_NATIVE_DOUBLE, v), "reading an attribute");
         if (n != 1) printf("[");
         for (hssize_t i = 0; i < n && i < 16; i++) printf("%s%.9g", i ? ", " : "", v[i]);
         if (n > 16) printf(", ... (%lld values)", (long long)n);
@@ -68,7 +86,7 @@ static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
 
 static void print_attrs(hid_t obj, const char *indent) {
     hsize_t idx = 0;
-    LP_CHECK_H5(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, (void *)indent), "listing attributes");
+    FILE_H5(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, (void *)indent), "listing attributes");
 }
 
 typedef struct {
@@ -82,7 +100,7 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     walk_state *w = data;
     if (info->type == H5O_TYPE_GROUP && w->print && strcmp(name, ".")) {
         hid_t g = H5Gopen2(root, name, H5P_DEFAULT);
-        LP_CHECK_H5(g, "opening a group");
+        FILE_H5(g, "opening a group");
         if (info->num_attrs > 0) {
             printf("  /%s/\n", name);
             print_attrs(g, "      ");
@@ -91,10 +109,10 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     }
     if (info->type != H5O_TYPE_DATASET) return 0;
     hid_t d = H5Dopen2(root, name, H5P_DEFAULT);
-    LP_CHECK_H5(d, "opening a dataset");
+    FILE_H5(d, "opening a dataset");
     hid_t s = H5Dget_space(d), t = H5Dget_type(d);
-    LP_CHECK_H5(s, "getting a dataset's shape");
-    LP_CHECK_H5(t, "getting a dataset's type");
+    FILE_H5(s, "getting a dataset's shape");
+    FILE_H5(t, "getting a dataset's type");
     hsize_t dims[32];
     int nd = H5Sget_simple_extent_ndims(s);
     if (nd > 32) nd = 32;
@@ -115,7 +133,8 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
         if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
             char e[256];
             lp_h5_last_error(e, sizeof e);
-            lp_user_error("%s: cannot read dataset /%s (file corrupt?): %s", w->verify, name, e);
+            lp_user_error("%s: cannot read dataset /%s (checksum mismatch or truncated: the file is damaged): %s", w->verify,
+                          name, e);
         }
         lp_free(buf);
     }
@@ -125,9 +144,51 @@ static herr_t visit(hid_t root, const char *name, const H5O_info_t *info, void *
     return 0;
 }
 
+/* A checkpoint records the CRC-32 of each frozen tensor it links to (checkpoint.h): the linked
+ * model file must still hold exactly those values. */
+static void verify_frozen(hid_t f, const lp_model *m, const char *path) {
+    if (!lp_h5_exists(f, "train_state")) return;
+    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    FILE_H5(ts, "opening /train_state");
+    if (H5Aexists(ts, "frozen_crc32") > 0) {
+        uint64_t *want = lp_calloc((size_t)m->n_tensors, sizeof *want, "reading frozen tensor checksums");
+        hid_t a = H5Aopen(ts, "frozen_crc32", H5P_DEFAULT), sp = H5Aget_space(a);
+        if (a < 0 || sp < 0 || H5Sget_simple_extent_npoints(sp) != m->n_tensors || H5Aread(a, H5T_NATIVE_UINT64, want) < 0)
+            lp_user_error("%s: /train_state attribute frozen_crc32 is not %d unsigned integers", path, m->n_tensors);
+        H5Sclose(sp);
+        H5Aclose(a);
+        char *src = lp_h5_attr_read_strdup(ts, "frozen_source");
+        for (int i = 0; i < m->n_tensors; i++) {
+            const lp_tensor *t = &m->tensors[i];
+            if (!want[i] || !t->data) continue;
+            uint64_t got = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)t->data, t->numel * sizeof(float)) + 1;
+            if (got != want[i]) {
+                char name[96];
+                lp_model_tensor_h5path(t, name, sizeof name);
+                lp_user_error("%s: frozen tensor /weights/%s changed since %s was written (CRC-32 %08llx, now %08llx)",
+                              src && src[0] ? src : path, name, path, (unsigned long long)want[i] - 1,
+                              (unsigned long long)got - 1);
+            }
+        }
+        lp_free(src);
+        lp_free(want);
+    }
+    H5Gclose(ts);
+}
+
+/* H5Ovisit fails on damaged object headers or links: the file's fault, named as such. */
+static void visit_all(hid_t loc, walk_state *w, const char *file) {
+    if (H5Ovisit(loc, H5_INDEX_NAME, H5_ITER_INC, visit, w) < 0) {
+        char e[256];
+        lp_h5_last_error(e, sizeof e);
+        lp_user_error("%s: cannot walk the file's objects (damaged metadata): %s", file, e);
+    }
+}
+
+
 static walk_state walk(hid_t loc, int print) {
     walk_state w = {0, 0, print, NULL};
-    LP_CHECK_H5(H5Ovisit(loc, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking the file");
+    visit_all(loc, &w, info_path);
     return w;
 }
 
@@ -143,7 +204,7 @@ static void describe_model(hid_t f, const char *path) {
     printf("architecture: %s\n", arch);
     if (!lp_h5_exists(f, "weights")) lp_user_error("%s: group /weights is missing", path);
     hid_t wg = H5Gopen2(f, "weights", H5P_DEFAULT);
-    LP_CHECK_H5(wg, "opening /weights");
+    FILE_H5(wg, "opening /weights");
     walk_state w = walk(wg, 0);
     printf("tensors: %d, parameters: %llu (%.1f MB as float32)\n", w.datasets, w.elements, w.elements * 4.0 / 1e6);
     unsigned long long trainable = 0;
@@ -155,7 +216,7 @@ static void describe_model(hid_t f, const char *path) {
         int tr = -1;
         if (lp_h5_exists(wg, p)) {
             hid_t lg = H5Gopen2(wg, p, H5P_DEFAULT);
-            LP_CHECK_H5(lg, "opening a layer group");
+            FILE_H5(lg, "opening a layer group");
             lp_h5_attr_read_str(lg, "origin", origin, sizeof origin);
             lp_h5_attr_read_int(lg, "trainable", &tr);
             if (tr > 0) {
@@ -170,7 +231,7 @@ static void describe_model(hid_t f, const char *path) {
     H5Gclose(wg);
     if (lp_h5_exists(f, "expansion")) {
         hid_t g = H5Gopen2(f, "expansion", H5P_DEFAULT);
-        LP_CHECK_H5(g, "opening /expansion");
+        FILE_H5(g, "opening /expansion");
         char *json = lp_h5_attr_read_strdup(g, "json");
         printf("expansion: %s\n", json ? json : "(no json attribute)");
         lp_free(json);
@@ -180,7 +241,7 @@ static void describe_model(hid_t f, const char *path) {
     }
     if (lp_h5_exists(f, "tokenizer")) {
         hid_t d = H5Dopen2(f, "tokenizer", H5P_DEFAULT);
-        LP_CHECK_H5(d, "opening /tokenizer");
+        FILE_H5(d, "opening /tokenizer");
         hid_t s = H5Dget_space(d);
         char kind[32] = "";
         lp_h5_attr_read_str(d, "kind", kind, sizeof kind);
@@ -209,7 +270,7 @@ static void print_u64(hid_t g, const char *label, const char *name) {
 static void describe_checkpoint(hid_t f) {
     if (!lp_h5_exists(f, "train_state")) return;
     hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
-    LP_CHECK_H5(ts, "opening /train_state");
+    FILE_H5(ts, "opening /train_state");
     int dp = 0, pp = 0, ranks = 0;
     lp_h5_attr_read_int(ts, "written_dp", &dp);
     lp_h5_attr_read_int(ts, "written_pp", &pp);
@@ -222,18 +283,18 @@ static void describe_checkpoint(hid_t f) {
     H5Gclose(ts);
     int links = 0;
     hid_t wg = H5Gopen2(f, "weights", H5P_DEFAULT);
-    LP_CHECK_H5(wg, "opening /weights");
-    LP_CHECK_H5(H5Lvisit(wg, H5_INDEX_NAME, H5_ITER_INC, count_elink, &links), "listing /weights");
+    FILE_H5(wg, "opening /weights");
+    FILE_H5(H5Lvisit(wg, H5_INDEX_NAME, H5_ITER_INC, count_elink, &links), "listing /weights");
     H5Gclose(wg);
     if (links) printf("frozen tensors: %d external links into %s (not stored here)\n", links, src);
     else printf("frozen tensors: stored in this file\n");
     if (lp_h5_exists(f, "optimizer/m")) {
         hid_t og = H5Gopen2(f, "optimizer/m", H5P_DEFAULT);
-        LP_CHECK_H5(og, "opening /optimizer/m");
+        FILE_H5(og, "opening /optimizer/m");
         walk_state w = {0, 0, 0, NULL};
         printf("trainable tensors (AdamW m and v each):\n");
         w.print = 1;
-        LP_CHECK_H5(H5Ovisit(og, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking /optimizer/m");
+        visit_all(og, &w, info_path);
         printf("trainable: %d tensors, %llu parameters; optimizer state %.1f MB\n", w.datasets, w.elements,
                w.elements * 8.0 / 1e6);
         H5Gclose(og);
@@ -241,6 +302,7 @@ static void describe_checkpoint(hid_t f) {
 }
 
 int lp_cmd_info(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {"verify", no_argument, 0, 'v'}, {0, 0, 0, 0}};
     int c, verify = 0;
     optind = 1;
@@ -258,6 +320,7 @@ int lp_cmd_info(int argc, char **argv) {
     }
     if (optind != argc - 1) lp_user_error("info: expected one FILE.h5, got %d arguments", argc - optind);
     const char *path = argv[optind];
+    info_path = path;
     hid_t f = lp_h5_open(path, MPI_COMM_WORLD);
     if (lp_world_rank() == 0) {
         struct stat st;
@@ -281,14 +344,16 @@ int lp_cmd_info(int argc, char **argv) {
         char fmt[64] = "";
         lp_h5_attr_read_str(f, "format", fmt, sizeof fmt);
         if (!strcmp(fmt, LP_MODEL_FORMAT)) {
+            /* the model as training would load it (shapes, external links to frozen tensors) */
             lp_model m;
             lp_model_load(&m, path, MPI_COMM_WORLD);
+            verify_frozen(f, &m, path);
             lp_model_free(&m);
-        } else {
-            walk_state w = {0, 0, 0, NULL};
-            w.verify = path;
-            LP_CHECK_H5(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w), "walking the file");
         }
+        /* then every dataset stored in the file, optimizer state included, for its checksum */
+        walk_state w = {0, 0, 0, NULL};
+        w.verify = path;
+        visit_all(f, &w, path);
         if (lp_world_rank() == 0) printf("verified: every dataset read back, checksums intact\n");
     }
     lp_h5_close(f);

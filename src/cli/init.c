@@ -19,10 +19,11 @@ static void usage(FILE *f) {
             "vocab_size, max_seq_len, norm_eps, rope_theta, tie_embeddings) with Llama's initialisation:\n"
             "matrices normal(0, 0.02), wo and w2 scaled by 1/sqrt(2 n_layers), norm weights 1; seeded by\n"
             "[run] seed. With --tokenizer the SentencePiece model is embedded, and its vocabulary size\n"
-            "must equal vocab_size.\n");
+            "must equal vocab_size.\n" LP_HELP_STOP);
 }
 
 int lp_cmd_init(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"out", required_argument, 0, 'o'},
                                          {"tokenizer", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};

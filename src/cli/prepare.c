@@ -47,7 +47,7 @@ static void usage(FILE *f) {
         "  --docs N             number of synthetic documents\n"
         "  --seed S             seed of the synthetic generator (default 1); same seed, same corpus\n"
         "  --quiet              no progress lines on stderr\n"
-        "  --help               this text\n");
+        "  --help               this text\n" LP_HELP_STOP);
 }
 
 static double parse_fraction(const char *flag, const char *s) {
@@ -103,6 +103,7 @@ static lp_tokenizer *load_tokenizer(const char *path) {
 }
 
 int lp_cmd_prepare(int argc, char **argv) {
+    lp_stop_removes_partials(); /* a stop signal leaves no partial output: exit 128 + signal */
     static const struct option opts[] = {
         {"tokenizer", required_argument, 0, 't'}, {"out", required_argument, 0, 'o'},
         {"val-fraction", required_argument, 0, 'v'}, {"test-fraction", required_argument, 0, 'T'},

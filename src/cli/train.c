@@ -28,6 +28,15 @@ static void usage(FILE *f) {
             "that finds dir/ckpt/latest continues from it, with any pp x dp layout, bitwise as if never\n"
             "stopped. SIGUSR1 or SIGTERM (or the [run] max_minutes budget) makes every rank stop at the\n"
             "next step boundary, write a checkpoint and exit 75, so a batch script can requeue the job.\n\n"
+            "Non-finite numbers: every weight of the input model must be finite (checked once at start; a\n"
+            "NaN or Inf is reported with the tensor's name and exit 1). A step whose loss or gradient norm\n"
+            "is NaN or Inf stops the run before its optimizer update (no skipping: every rank stops at the\n"
+            "same step), and so does an update that makes a weight non-finite, before anything is saved:\n"
+            "exit 1 with the step and the advice to lower [optim] lr. No checkpoint or final model is ever\n"
+            "written with a non-finite value; ckpt/latest keeps naming the last checkpoint written\n"
+            "before the failure. [optim] values that make the update undefined are refused at start:\n"
+            "lr >= 0, min_lr >= 0, eps > 0, beta1 and beta2 in [0, 1), weight_decay >= 0, clip >= 0\n"
+            "(0 = no clipping).\n\n"
             "Keys and their defaults: inputs/configs/*.ini and README.md (\"Run configuration\").\n");
 }
 

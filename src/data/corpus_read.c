@@ -6,35 +6,15 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/h5util.h"
 
 struct lp_corpus {
     hid_t file, tokens, offsets;
     uint64_t n_tokens, n_docs;
     int vocab_size, bos_id, eos_id;
     char checksum[64];
+    char path[4096], split[64];
 };
-
-static int read_int_attr(hid_t f, const char *name, int *out) {
-    if (H5Aexists(f, name) <= 0) return -1;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    int rc = a >= 0 && H5Aread(a, H5T_NATIVE_INT, out) >= 0 ? 0 : -1;
-    if (a >= 0) H5Aclose(a);
-    return rc;
-}
-
-static int read_str_attr(hid_t f, const char *name, char *out, size_t n) {
-    if (H5Aexists(f, name) <= 0) return -1;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    hid_t t = H5Aget_type(a);
-    int rc = -1;
-    if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < n) {
-        memset(out, 0, n);
-        rc = H5Aread(a, t, out) >= 0 ? 0 : -1;
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
 
 static uint64_t extent(hid_t d) {
     hid_t s = H5Dget_space(d);
@@ -43,6 +23,17 @@ static uint64_t extent(hid_t d) {
     LP_CHECK_H5(H5Sget_simple_extent_dims(s, &n, NULL), "getting a corpus dataset's size");
     H5Sclose(s);
     return (uint64_t)n;
+}
+
+/* A split's dataset must be one-dimensional integers: anything else would be read as garbage. */
+static void check_dataset(const lp_corpus *c, hid_t d, const char *name, H5T_class_t cls) {
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    int ok = t >= 0 && s >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_ndims(s) == 1;
+    if (t >= 0) H5Tclose(t);
+    if (s >= 0) H5Sclose(s);
+    if (!ok)
+        lp_user_error("%s: dataset /splits/%s/%s is not a one-dimensional integer array (expected a corpus file)",
+                      c->path, c->split, name);
 }
 
 lp_corpus *lp_corpus_open(const char *path, const char *split) {
@@ -58,18 +49,24 @@ lp_corpus *lp_corpus_open(const char *path, const char *split) {
         lp_user_error("%s: %s (expected a corpus file made by llamapro prepare)", path,
                       probe ? "not an HDF5 file" : "cannot open");
     }
+    /* the shared attribute helpers read fixed-length and variable-length strings (h5py's default) */
     char fmt[64] = "";
-    if (read_str_attr(f, "format", fmt, sizeof fmt) < 0 || strcmp(fmt, LP_CORPUS_FORMAT) != 0)
+    if (lp_h5_attr_read_str(f, "format", fmt, sizeof fmt) < 0 || strcmp(fmt, LP_CORPUS_FORMAT) != 0)
         lp_user_error("%s: format is '%s' (expected a corpus file, format \"%s\")", path, fmt, LP_CORPUS_FORMAT);
     lp_corpus *c = lp_calloc(1, sizeof *c, "allocating a corpus reader");
     c->file = f;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    snprintf(c->split, sizeof c->split, "%s", split);
     int version = 0;
-    if (read_int_attr(f, "format_version", &version) < 0 || version != LP_CORPUS_FORMAT_VERSION)
+    if (lp_h5_attr_read_int(f, "format_version", &version) < 0 || version != LP_CORPUS_FORMAT_VERSION)
         lp_user_error("%s: corpus format_version %d (expected %d)", path, version, LP_CORPUS_FORMAT_VERSION);
-    if (read_int_attr(f, "vocab_size", &c->vocab_size) < 0 || read_int_attr(f, "bos_id", &c->bos_id) < 0 ||
-        read_int_attr(f, "eos_id", &c->eos_id) < 0)
+    if (lp_h5_attr_read_int(f, "vocab_size", &c->vocab_size) < 0 || lp_h5_attr_read_int(f, "bos_id", &c->bos_id) < 0 ||
+        lp_h5_attr_read_int(f, "eos_id", &c->eos_id) < 0)
         lp_user_error("%s: missing vocab_size/bos_id/eos_id attributes (expected a corpus file)", path);
-    if (read_str_attr(f, "tokenizer_checksum", c->checksum, sizeof c->checksum) < 0) c->checksum[0] = 0;
+    if (c->vocab_size < 1 || c->bos_id < 0 || c->bos_id >= c->vocab_size || c->eos_id < 0 || c->eos_id >= c->vocab_size)
+        lp_user_error("%s: vocab_size %d, bos_id %d, eos_id %d (expected ids inside the vocabulary)", path,
+                      c->vocab_size, c->bos_id, c->eos_id);
+    if (lp_h5_attr_read_str(f, "tokenizer_checksum", c->checksum, sizeof c->checksum) < 0) c->checksum[0] = 0;
     char name[256];
     snprintf(name, sizeof name, "/splits/%s", split);
     if (H5Lexists(f, "/splits", H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0)
@@ -80,6 +77,8 @@ lp_corpus *lp_corpus_open(const char *path, const char *split) {
     c->offsets = H5Dopen2(f, name, H5P_DEFAULT);
     if (c->tokens < 0 || c->offsets < 0)
         lp_user_error("%s: split '%s' lacks tokens or doc_offsets (expected a corpus file)", path, split);
+    check_dataset(c, c->tokens, "tokens", H5T_INTEGER);
+    check_dataset(c, c->offsets, "doc_offsets", H5T_INTEGER);
     H5Eset_auto2(H5E_DEFAULT, fn, data);
     c->n_tokens = extent(c->tokens);
     uint64_t n_off = extent(c->offsets);
@@ -102,24 +101,39 @@ int lp_corpus_bos_id(const lp_corpus *c) { return c->bos_id; }
 int lp_corpus_eos_id(const lp_corpus *c) { return c->eos_id; }
 const char *lp_corpus_tokenizer_checksum(const lp_corpus *c) { return c->checksum; }
 
-static void read_range(hid_t d, hid_t memtype, uint64_t start, size_t n, void *out, const char *what) {
+/* A read that fails is a damaged file (a Fletcher32 checksum mismatch, a truncated file), the
+ * user's problem to fix: one line naming the file and the dataset, never an internal error. */
+static void read_range(const lp_corpus *c, hid_t d, const char *name, hid_t memtype, uint64_t start, size_t n,
+                       void *out, const char *what) {
     if (n == 0) return;
     hid_t fs = H5Dget_space(d);
     LP_CHECK_H5(fs, what);
     hsize_t off = start, cnt = n;
     LP_CHECK_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL), what);
     hid_t ms = H5Screate_simple(1, &cnt, NULL);
-    LP_CHECK_H5(H5Dread(d, memtype, ms, fs, H5P_DEFAULT, out), what);
+    LP_CHECK_H5(ms, what);
+    H5E_auto2_t fn;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &fn, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (H5Dread(d, memtype, ms, fs, H5P_DEFAULT, out) < 0) {
+        char e[256];
+        lp_h5_last_error(e, sizeof e);
+        lp_user_error("%s: cannot read dataset /splits/%s/%s at [%llu, %llu) (checksum mismatch or truncated: the file "
+                      "is damaged; make it again with llamapro prepare): %s", c->path, c->split, name,
+                      (unsigned long long)start, (unsigned long long)(start + n), e);
+    }
+    H5Eset_auto2(H5E_DEFAULT, fn, data);
     H5Sclose(ms);
     H5Sclose(fs);
 }
 
 void lp_corpus_read(lp_corpus *c, uint64_t start, size_t n, int *out) {
     LP_ASSERT(start + n <= c->n_tokens, "reading a token range inside the split");
-    read_range(c->tokens, H5T_NATIVE_INT, start, n, out, "reading corpus tokens");
+    read_range(c, c->tokens, "tokens", H5T_NATIVE_INT, start, n, out, "reading corpus tokens");
 }
 
 void lp_corpus_read_doc_offsets(lp_corpus *c, uint64_t first, size_t n, uint64_t *out) {
     LP_ASSERT(first + n <= c->n_docs + 1, "reading document offsets inside the split");
-    read_range(c->offsets, H5T_NATIVE_UINT64, first, n, out, "reading document offsets");
+    read_range(c, c->offsets, "doc_offsets", H5T_NATIVE_UINT64, first, n, out, "reading document offsets");
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
+#include "llamapro/h5util.h"
 
 #define LP_CORPUS_CHUNK 65536 /* tokens per chunk: small enough for cheap random window reads */
 #define LP_OFFSETS_CHUNK 4096 /* doc_offsets per chunk: small corpora stay small */
@@ -100,6 +102,7 @@ lp_corpus_writer *lp_corpus_writer_create(const char *path, MPI_Comm comm, const
     lp_corpus_writer *w = lp_calloc(1, sizeof *w, "allocating the corpus writer");
     w->comm = comm;
     w->n_splits = n_splits;
+    lp_h5_quiet(); /* failures are reported once, by LP_CHECK_H5 */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     LP_CHECK_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "selecting MPI-IO for the corpus file");
     /* 1.8 format or later: attributes over 64 KiB (a long sources list) go to dense storage. */
@@ -107,6 +110,7 @@ lp_corpus_writer *lp_corpus_writer_create(const char *path, MPI_Comm comm, const
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(w->file, "creating the corpus file");
     H5Pclose(fapl);
+    lp_test_hook_output_created();
     w->dxpl = H5Pcreate(H5P_DATASET_XFER);
     LP_CHECK_H5(H5Pset_dxpl_mpio(w->dxpl, H5FD_MPIO_COLLECTIVE), "requesting collective writes");
 

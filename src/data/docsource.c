@@ -18,6 +18,8 @@ struct lp_docsrc {
     char *const *paths;
     int n_files, cur;       /* cur: file being read, n_files when done */
     gzFile gz;
+    char *rbuf;             /* read-ahead of the current file for lines (see read_line) */
+    size_t rpos, rlen;
     uint64_t line, recs_in_file;
     double bytes_total, bytes_done; /* on-disk sizes, for progress */
     /* synthetic */
@@ -59,6 +61,7 @@ lp_docsrc *lp_docsrc_open_synthetic(const char *kind, uint64_t n_docs, uint64_t 
 void lp_docsrc_close(lp_docsrc *s) {
     if (!s) return;
     if (s->gz) gzclose(s->gz);
+    free(s->rbuf);
     lp_free(s);
 }
 
@@ -107,27 +110,42 @@ double lp_docsrc_progress(const lp_docsrc *s) {
     return s->bytes_total > 0 ? file_progress(s) / s->bytes_total : 0.0;
 }
 
+#define LP_READ_AHEAD (1u << 18)
+
 /* Append one line (without its newline) of s->gz to the batch. 1: got a line, 0: end of file,
- * -1: read error. */
+ * -1: read error (a truncated or corrupt gzip file included). Reads blocks with gzread and splits
+ * them with memchr, so a NUL byte inside a line is kept (and reported by the caller) instead of
+ * silently ending the line as gzgets would. */
 static int read_line(lp_docsrc *s, lp_batch *b, size_t *len) {
     size_t start = b->len;
+    int any = 0;
     for (;;) {
-        batch_reserve(b, 1 << 16);
-        char *dst = b->data + b->len;
-        if (!gzgets(s->gz, dst, (int)(b->cap - b->len > (1u << 30) ? (1u << 30) : b->cap - b->len))) {
+        if (s->rpos == s->rlen) {
+            if (!s->rbuf) {
+                s->rbuf = malloc(LP_READ_AHEAD);
+                LP_CHECK_SYS(s->rbuf != NULL, "allocating the input read-ahead");
+            }
+            int got = gzread(s->gz, s->rbuf, LP_READ_AHEAD);
             int zerr;
             gzerror(s->gz, &zerr);
-            if (zerr != Z_OK) return -1; /* Z_BUF_ERROR: a truncated gzip file */
-            if (b->len == start) return 0;
-            break; /* last line without a newline */
+            /* data before an error is used; the error (Z_BUF_ERROR: truncated gzip) comes with the
+             * next read, which returns nothing */
+            if (got < 0 || (got == 0 && zerr != Z_OK)) return -1;
+            s->rpos = 0;
+            s->rlen = (size_t)got;
+            if (got == 0) {
+                if (!any) return 0;
+                break; /* last line without a newline */
+            }
         }
-        size_t got = strlen(dst);
-        b->len += got;
-        if (got > 0 && b->data[b->len - 1] == '\n') {
-            b->len--;
-            break;
-        }
-        if (gzeof(s->gz)) break;
+        any = 1;
+        const char *p = s->rbuf + s->rpos, *nl = memchr(p, '\n', s->rlen - s->rpos);
+        size_t n = nl ? (size_t)(nl - p) : s->rlen - s->rpos;
+        batch_reserve(b, n + 1);
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        s->rpos += n + (nl ? 1 : 0);
+        if (nl) break;
     }
     *len = b->len - start;
     return 1;
@@ -176,6 +194,7 @@ static int open_current(lp_docsrc *s, char *err, size_t errlen) {
         return -1;
     }
     gzbuffer(s->gz, 1 << 18);
+    s->rpos = s->rlen = 0;
     s->line = 0;
     s->recs_in_file = 0;
     return 0;
@@ -222,7 +241,7 @@ long lp_docsrc_next(lp_docsrc *s, lp_batch *b, size_t max_bytes, char *err, size
             if (rc < 0) {
                 int zerr;
                 const char *m = gzerror(s->gz, &zerr);
-                snprintf(err, errlen, "%s:%" PRIu64 ": cannot read (%s)", path, s->line + 1,
+                snprintf(err, errlen, "%s:%" PRIu64 ": cannot read (%s: truncated or damaged)", path, s->line + 1,
                          zerr == Z_ERRNO ? strerror(errno) : m);
                 return -1;
             }
@@ -254,7 +273,16 @@ long lp_docsrc_next(lp_docsrc *s, lp_batch *b, size_t max_bytes, char *err, size
                     snprintf(err, errlen, "%s: cannot read (%s)", path, zerr == Z_ERRNO ? strerror(errno) : m);
                     return -1;
                 }
-                if (got == 0) break;
+                if (got == 0) {
+                    /* gzread ends a truncated gzip stream with 0 and leaves Z_BUF_ERROR behind */
+                    int zerr;
+                    const char *m = gzerror(s->gz, &zerr);
+                    if (zerr != Z_OK) {
+                        snprintf(err, errlen, "%s: cannot read (%s: the gzip file is truncated or damaged)", path, m);
+                        return -1;
+                    }
+                    break;
+                }
                 b->len += (size_t)got;
             }
             if (b->len > start) {
@@ -321,7 +349,30 @@ int lp_record_text(const lp_docsrc *s, const lp_batch *b, size_t i, const char *
         *len = r->len;
         return 0;
     }
-    cJSON *obj = cJSON_ParseWithLength(p, r->len);
+    const void *nul = memchr(p, 0, r->len);
+    if (nul) {
+        snprintf(err, errlen, "%s: NUL byte at column %zu (expected one JSON object per line)", loc,
+                 (size_t)((const char *)nul - p) + 1);
+        return -1;
+    }
+    /* an escaped NUL (\u0000) would end cJSON's C string early and silently cut the document */
+    for (size_t i = 0, bs = 0; i < r->len; i++) {
+        if (p[i] == '\\' && bs % 2 == 0 && r->len - i >= 6 && !memcmp(p + i, "\\u0000", 6)) {
+            snprintf(err, errlen, "%s: \\u0000 (a NUL character) at column %zu (expected text without NUL characters)",
+                     loc, i + 1);
+            return -1;
+        }
+        bs = p[i] == '\\' ? bs + 1 : 0; /* backslashes in a row before p[i + 1] */
+    }
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithLengthOpts(p, r->len, &end, 0);
+    if (obj && end && !all_blank(end, r->len - (size_t)(end - p))) {
+        while (*end == ' ' || *end == '\t') end++;
+        snprintf(err, errlen, "%s: data after the JSON object at column %zu (expected one JSON object per line)", loc,
+                 (size_t)(end - p) + 1);
+        cJSON_Delete(obj);
+        return -1;
+    }
     if (!obj || !cJSON_IsObject(obj)) {
         snprintf(err, errlen, "%s: invalid JSON (expected one JSON object per line)", loc);
         cJSON_Delete(obj);

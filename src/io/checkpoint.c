@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
 #include "llamapro/h5util.h"
 #include "llamapro/model_file.h"
 
@@ -180,21 +181,18 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
     lp_h5_attr_write_int(ts, "written_pp", st->pp);
     lp_h5_attr_write_int(ts, "written_ranks", st->ranks);
     lp_h5_attr_write_str(ts, "frozen_source", frozen_source ? frozen_source : "");
+    if (frozen_source && st->frozen_crc) {
+        attr_write_u64s(ts, "frozen_crc32", st->frozen_crc, (hsize_t)n);
+        lp_h5_attr_write_str(ts, "frozen_crc32_fields",
+                             "per tensor in /weights order: CRC-32 of its float32 values + 1, 0 = trainable");
+    }
     if (st->config_text && st->config_text[0]) {
         hid_t dxpl = lp_h5_dxpl_collective();
         lp_h5_write_u8(ts, "config", strlen(st->config_text), rank == 0 ? st->config_text : NULL, dxpl);
         LP_CHECK_H5(H5Pclose(dxpl), "closing a property list");
     }
     LP_CHECK_H5(H5Gclose(ts), "closing /train_state");
-    /* Test hook: LLAMAPRO_TEST_SLOW_CKPT=SECONDS[@STEP] sleeps inside the write (of step STEP only). */
-    const char *slow = getenv("LLAMAPRO_TEST_SLOW_CKPT");
-    double secs = slow ? atof(slow) : 0;
-    const char *at = slow ? strchr(slow, '@') : NULL;
-    if (secs > 0 && (!at || atol(at + 1) == st->step)) {
-        lp_info("checkpoint: LLAMAPRO_TEST_SLOW_CKPT: sleeping %g s inside the write of %s", secs, partial);
-        struct timespec ts_sleep = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
-        nanosleep(&ts_sleep, NULL);
-    }
+    lp_test_hook_ckpt_write(partial, st->step); /* test-only: see test_hook.h */
     lp_h5_close(f);
     LP_CHECK_MPI(MPI_Barrier(comm), "waiting for all ranks to close the checkpoint");
     if (rank == 0) {
@@ -241,6 +239,24 @@ int lp_ckpt_is_checkpoint(const char *path) {
     return r;
 }
 
+void lp_ckpt_peek_state(const char *path, lp_train_state *st) {
+    hid_t f = lp_h5_open(path, MPI_COMM_SELF);
+    if (!lp_h5_exists(f, "train_state")) lp_user_error("%s: group /train_state is missing", path);
+    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(ts, "opening /train_state");
+    memset(st, 0, sizeof *st);
+    uint64_t u[4];
+    attr_read_u64s(ts, "step", u, 1, path);
+    st->step = (long)u[0];
+    attr_read_u64s(ts, "data_cursor", u, 4, path);
+    st->data = (lp_sampler_state){u[0], u[1], u[2], u[3]};
+    lp_h5_attr_read_int(ts, "written_dp", &st->dp);
+    lp_h5_attr_read_int(ts, "written_pp", &st->pp);
+    lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
+    H5Gclose(ts);
+    lp_h5_close(f);
+}
+
 void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st, MPI_Comm comm) {
     /* Each rank opens the file on its own and reads the tensors it holds: no collective reads, so
      * ranks of different pipeline stages may read different tensors (and external links open the
@@ -266,6 +282,17 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
     const char *groups[] = {"weights", "optimizer/m", "optimizer/v", "train_state"};
     for (int i = 0; i < 4; i++)
         if (!lp_h5_exists(f, groups[i])) lp_user_error("%s: group /%s is missing", path, groups[i]);
+    /* frozen tensors are external links: a missing target file is named as such, not as a
+     * missing dataset */
+    hid_t tsg = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(tsg, "opening /train_state");
+    char *src = lp_h5_attr_read_strdup(tsg, "frozen_source");
+    struct stat sst;
+    if (src && src[0] && stat(src, &sst) != 0)
+        lp_user_error("%s: its frozen tensors are linked to %s, which is missing (%s); restore that model file "
+                      "(a checkpoint stores only what training changes)", path, src, strerror(errno));
+    lp_free(src);
+    H5Gclose(tsg);
     int n = m->n_tensors;
     float **mm = lp_calloc((size_t)n, sizeof *mm, "checkpoint tensor list");
     float **vv = lp_calloc((size_t)n, sizeof *vv, "checkpoint tensor list");
@@ -306,6 +333,10 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
     lp_h5_attr_read_int(ts, "written_dp", &st->dp);
     lp_h5_attr_read_int(ts, "written_pp", &st->pp);
     lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
+    if (H5Aexists(ts, "frozen_crc32") > 0) {
+        st->frozen_crc = lp_calloc((size_t)n, sizeof *st->frozen_crc, "reading frozen tensor checksums");
+        attr_read_u64s(ts, "frozen_crc32", st->frozen_crc, n, path);
+    }
     if (lp_h5_exists(ts, "config")) {
         size_t len;
         char *raw = lp_h5_read_u8(ts, "config", &len, path);

@@ -60,7 +60,7 @@ void lp_hf_tensor_name(const lp_tensor *t, char *buf, size_t n) {
 }
 
 typedef struct {
-    int n;
+    int n, max;
     char **names; /* shard file names (relative to dir) */
     lp_st_file *files;
 } shard_set;
@@ -68,7 +68,11 @@ typedef struct {
 static lp_st_file *shard(shard_set *s, const char *dir, const char *name) {
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->names[i], name)) return &s->files[i];
-    if (strchr(name, '/')) lp_user_error("%s: shard name '%s' must be a file in the directory", dir, name);
+    /* a weight_map entry names a file of the model directory: no path (absolute or with ..) may
+     * lead a converter out of it */
+    if (!name[0] || strchr(name, '/') || strchr(name, '\\') || !strcmp(name, ".") || !strcmp(name, ".."))
+        lp_user_error("%s: shard name '%s' must be a file in the directory (no '/', '..' or absolute paths)", dir, name);
+    LP_ASSERT(s->n < s->max, "counting shard files");
     s->names[s->n] = strdup(name);
     LP_CHECK_SYS(s->names[s->n], "copying a shard name");
     char path[4200];
@@ -82,6 +86,45 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     for (int i = 0; i < ndim; i++) snprintf(buf + strlen(buf), n - strlen(buf), "%s%lld", i ? ", " : "", (long long)shape[i]);
 }
 
+/* The layer index of an HF tensor name "model.layers.N....", or -1. */
+static int layer_of(const char *name) {
+    int l = -1, n = 0;
+    if (sscanf(name, "model.layers.%d.%n", &l, &n) == 1 && n > 0) return l;
+    return -1;
+}
+
+/* Everything about the shards that can be judged before allocating the model: a tensor in two
+ * shards, layers beyond num_hidden_layers (or fewer layers than it says), and whether the shards
+ * hold enough bytes for the parameter count config.json implies (so an absurd config is refused
+ * before an allocation proportional to it). */
+static void check_shards(const shard_set *s, const lp_config *c, const char *dir) {
+    int max_layer = -1;
+    double bytes = 0;
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < s->files[i].n_tensors; k++) {
+            const lp_st_tensor *t = &s->files[i].tensors[k];
+            for (int j = i + 1; j < s->n; j++)
+                if (lp_st_find(&s->files[j], t->name))
+                    lp_user_error("%s: tensor '%s' is in both %s and %s", dir, t->name, s->names[i], s->names[j]);
+            int l = layer_of(t->name);
+            if (l > max_layer) {
+                max_layer = l;
+                if (l >= c->n_layers)
+                    lp_user_error("%s/config.json: num_hidden_layers is %d, but %s holds tensor '%s' of layer %d", dir,
+                                  c->n_layers, s->files[i].path, t->name, l);
+            }
+            bytes += (double)(t->end - t->begin);
+        }
+    if (max_layer + 1 < c->n_layers)
+        lp_user_error("%s/config.json: num_hidden_layers is %d, but the shards hold tensors of %d layers", dir, c->n_layers,
+                      max_layer + 1);
+    double L = c->n_layers, C = c->dim, F = c->hidden_dim, V = c->vocab_size, hd = (double)c->dim / c->n_heads;
+    double params = L * (2 * C + C * hd * (c->n_heads * 2 + c->n_kv_heads * 2) + 3 * C * F) + V * C * (c->tie_embeddings ? 1 : 2) + C;
+    if (params * 2 > bytes) /* 2 bytes: the smallest supported dtype */
+        lp_user_error("%s/config.json: the shape implies %.0f parameters, but the shards hold only %.0f bytes of tensors",
+                      dir, params, bytes);
+}
+
 void lp_import_hf(lp_model *m, const char *dir) {
     lp_config c;
     lp_hf_config_parse(dir, &c); /* family, options and refusals: hf_config.c */
@@ -91,6 +134,7 @@ void lp_import_hf(lp_model *m, const char *dir) {
     cJSON *index = NULL;
     const cJSON *wmap = NULL;
     char *itext = NULL;
+    shard_set s = {0};
     if (access(ipath, F_OK) == 0) {
         size_t n;
         itext = lp_read_file(ipath, &n);
@@ -98,14 +142,26 @@ void lp_import_hf(lp_model *m, const char *dir) {
         if (!index || !cJSON_IsObject(index)) lp_user_error("%s: not valid JSON (expected a JSON object)", ipath);
         wmap = cJSON_GetObjectItemCaseSensitive(index, "weight_map");
         if (!cJSON_IsObject(wmap)) lp_user_error("%s: 'weight_map' is missing or not an object", ipath);
+        s.max = cJSON_GetArraySize(wmap) + 1;
     } else if (access(spath, F_OK) != 0) {
         lp_user_error("%s: neither model.safetensors nor model.safetensors.index.json found", dir);
+    } else {
+        s.max = 1;
     }
+    s.names = lp_calloc((size_t)s.max, sizeof(char *), "shard names");
+    s.files = lp_calloc((size_t)s.max, sizeof(lp_st_file), "shard files");
+    if (wmap) {
+        for (const cJSON *e = wmap->child; e; e = e->next) {
+            if (!cJSON_IsString(e)) lp_user_error("%s: weight_map entry of '%s' is not a file name", ipath, e->string);
+            for (const cJSON *p = wmap->child; p != e; p = p->next)
+                if (!strcmp(p->string, e->string)) lp_user_error("%s: tensor '%s' appears twice in weight_map", ipath, e->string);
+            shard(&s, dir, e->valuestring);
+        }
+    } else {
+        shard(&s, dir, "model.safetensors");
+    }
+    check_shards(&s, &c, dir);
     lp_model_alloc(m, &c);
-    shard_set s = {0};
-    int maxshards = m->n_tensors + 1;
-    s.names = lp_calloc((size_t)maxshards, sizeof(char *), "shard names");
-    s.files = lp_calloc((size_t)maxshards, sizeof(lp_st_file), "shard files");
     for (int i = 0; i < m->n_tensors; i++) {
         lp_tensor *t = &m->tensors[i];
         char name[128];
@@ -114,7 +170,6 @@ void lp_import_hf(lp_model *m, const char *dir) {
         if (wmap) {
             const cJSON *f = cJSON_GetObjectItemCaseSensitive(wmap, name);
             if (!f) lp_user_error("%s: tensor '%s' is missing from weight_map", ipath, name);
-            if (!cJSON_IsString(f)) lp_user_error("%s: weight_map entry of '%s' is not a file name", ipath, name);
             file = f->valuestring;
         }
         lp_st_file *sf = shard(&s, dir, file);

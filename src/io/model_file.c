@@ -90,7 +90,9 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm) {
         snprintf(path, sizeof path, "weights/layers/%03d", l);
         hid_t lg = lp_h5_group(file, path);
         lp_h5_attr_write_str(lg, "origin", m->layers[l].origin);
-        lp_h5_attr_write_int(lg, "trainable", m->layers[l].trainable || m->layers[l].marked_trainable);
+        /* the record of which layers are LLaMA Pro blocks (expand marked them), never what a run
+         * trained: a `full` run must not turn every layer into a new block for the next run */
+        lp_h5_attr_write_int(lg, "trainable", m->layers[l].marked_trainable);
         LP_CHECK_H5(H5Gclose(lg), "closing a layer group");
     }
     if (m->expansion_json) write_expansion(file, m->expansion_json);
@@ -191,6 +193,48 @@ void lp_model_read_tensors(const lp_model *m, hid_t g, float *const *data, const
     }
 }
 
+/* Shape of dataset `name` (2-D at most) or user error; metadata only. */
+static void stored_dims(hid_t f, const char *name, hsize_t dims[2], const char *path) {
+    if (!lp_h5_exists(f, name)) lp_user_error("%s: dataset /%s is missing", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) {
+        /* a checkpoint's frozen tensors are external links: name the file they lead to */
+        H5L_info_t li;
+        char val[2048];
+        const char *target = NULL, *obj = NULL;
+        if (H5Lget_info(f, name, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL && li.u.val_size <= sizeof val &&
+            H5Lget_val(f, name, val, sizeof val, H5P_DEFAULT) >= 0 &&
+            H5Lunpack_elink_val(val, li.u.val_size, NULL, &target, &obj) >= 0)
+            lp_user_error("%s: /%s links to %s in %s, which cannot be opened (missing or moved?)", path, name, obj, target);
+        lp_user_error("%s: /%s is not a dataset", path, name);
+    }
+    hid_t s = H5Dget_space(d);
+    dims[0] = dims[1] = 1;
+    int nd = s < 0 ? -1 : H5Sget_simple_extent_ndims(s);
+    if (nd < 1 || nd > 2) lp_user_error("%s: dataset /%s is not one- or two-dimensional", path, name);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    H5Sclose(s);
+    H5Dclose(d);
+}
+
+/* Before allocating from /config: the file's largest tensors (embedding, first MLP weight) and its
+ * last layer must be there with the shapes /config implies, so a damaged or hostile /config cannot
+ * make llamapro allocate more than the file holds. */
+static void check_config_against_file(hid_t f, const lp_config *c, const char *path) {
+    hsize_t d[2];
+    stored_dims(f, "weights/tok_embeddings", d, path);
+    if (d[0] != (hsize_t)c->vocab_size || d[1] != (hsize_t)c->dim)
+        lp_user_error("%s: dataset /weights/tok_embeddings has shape [%llu, %llu], expected [%d, %d] from /config", path,
+                      (unsigned long long)d[0], (unsigned long long)d[1], c->vocab_size, c->dim);
+    stored_dims(f, "weights/layers/000/w1", d, path);
+    if (d[0] != (hsize_t)c->hidden_dim || d[1] != (hsize_t)c->dim)
+        lp_user_error("%s: dataset /weights/layers/000/w1 has shape [%llu, %llu], expected [%d, %d] from /config", path,
+                      (unsigned long long)d[0], (unsigned long long)d[1], c->hidden_dim, c->dim);
+    char last[64];
+    snprintf(last, sizeof last, "weights/layers/%03d", c->n_layers - 1);
+    if (!lp_h5_exists(f, last)) lp_user_error("%s: group /%s is missing (n_layers = %d)", path, last, c->n_layers);
+}
+
 void lp_model_load(lp_model *m, const char *path, MPI_Comm comm) { lp_model_load_range(m, path, comm, 0, -1, 1, 1); }
 
 void lp_model_load_range(lp_model *m, const char *path, MPI_Comm comm, int l0, int l1, int embed, int head) {
@@ -210,6 +254,7 @@ void lp_model_load_range(lp_model *m, const char *path, MPI_Comm comm, int l0, i
     lp_model_read_config(f, &c, path);
     if (l1 < 0) l1 = c.n_layers; /* lp_model_load: everything */
     LP_ASSERT(l0 >= 0 && l0 <= l1 && l1 <= c.n_layers, "loading a layer range of a model");
+    check_config_against_file(f, &c, path);
     lp_model_alloc_range(m, &c, l0, l1, embed, head);
 
     if (lp_h5_exists(f, "tokenizer")) m->tokenizer = lp_h5_read_u8(f, "tokenizer", &m->tokenizer_len, path);

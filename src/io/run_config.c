@@ -6,6 +6,7 @@
 #include "llamapro/run_config.h"
 
 #include <errno.h>
+#include <sys/types.h>
 #include <ini.h>
 #include <math.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/checkpoint.h"
 
 typedef enum { T_STR, T_INT, T_U64, T_DBL, T_FLT, T_BOOL, T_VALS } kind;
 
@@ -221,37 +223,134 @@ static void append_text(lp_run_config *rc, const char *line) {
     rc->text = t;
 }
 
+/* inih reads at most INI_MAX_LINE bytes of a line (200 in Debian's build, fixed when the library
+ * was compiled) and silently parses the rest as a new line: a long comment could turn into a
+ * setting, a long path would be cut. And inih reports a key set twice, or an indented line (its
+ * multi-line continuation), as two ordinary assignments. So the file is read here first, line by
+ * line at any length, and every line is classified: comments and blank lines reach inih as empty
+ * lines (keeping line numbers), a duplicated key or a continuation line is an error naming the
+ * lines, and a value too long for inih is replaced by a short placeholder that on_entry swaps back.
+ * inih still does the parsing proper (sections, key = value, inline comments). */
+#define LP_INI_LINE_MAX (INI_MAX_LINE - 2) /* room for the newline and terminator inih needs */
+
+typedef struct {
+    char section[64], key[64];
+    int line;
+} seen_key;
+
 typedef struct {
     lp_run_config *rc;
     const char *path;
     char why[512];
+    char **longval; /* values replaced by "\x01<index>" placeholders */
+    int n_long;
 } load_ctx;
 
 static int on_entry(void *user, const char *section, const char *name, const char *value) {
     load_ctx *c = user;
+    if (value[0] == '\x01') value = c->longval[atoi(value + 1)];
     if (set_field(c->rc, section, name, value, c->why, sizeof c->why) != 0) {
         return 0; /* inih then returns this line's number */
     }
     return 1;
 }
 
+static void append_buf(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 2 > *cap) {
+        *cap = (*len + n + 2) * 2;
+        char *p = realloc(*buf, *cap);
+        LP_CHECK_SYS(p != NULL, "reading the run config");
+        *buf = p;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[(*len)++] = '\n';
+    (*buf)[*len] = 0;
+}
+
+/* The value part of "key = value ; comment" as inih would return it. */
+static char *value_of(char *eq) {
+    char *v = eq + 1;
+    for (char *p = v; *p; p++)
+        if (*p == ';' && p > v && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = 0;
+            break;
+        }
+    return trim(v);
+}
+
 void lp_run_config_load(lp_run_config *rc, const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) lp_user_error("%s: cannot open run config: %s", path, strerror(errno));
     load_ctx c = {.rc = rc, .path = path};
-    int rv = ini_parse_file(f, on_entry, &c);
+    seen_key *seen = NULL;
+    int n_seen = 0;
+    char *buf = NULL, *line = NULL, section[64] = "";
+    size_t len = 0, cap = 0, lcap = 0;
+    ssize_t got;
+    for (int no = 1; (got = getline(&line, &lcap, f)) >= 0; no++) {
+        if ((size_t)got != strlen(line)) lp_user_error("%s:%d: NUL byte in the line (expected INI text)", path, no);
+        line[strcspn(line, "\r\n")] = 0;
+        append_text(rc, line);
+        char *s = line;
+        if (no == 1 && !strncmp(s, "\xEF\xBB\xBF", 3)) s += 3; /* UTF-8 byte-order mark */
+        char *t = trim(s);
+        if (!*t || *t == ';' || *t == '#') { /* blank or comment: any length */
+            append_buf(&buf, &len, &cap, "", 0);
+            continue;
+        }
+        if (t != s)
+            lp_user_error("%s:%d: indented line '%.40s' (continuation lines are not supported: put the whole "
+                          "value on the key's line)", path, no, t);
+        if (*t == '[') {
+            char *e = strchr(t, ']');
+            if (!e || e - t - 1 >= (long)sizeof section)
+                lp_user_error("%s:%d: malformed section header '%.60s' (expected [name])", path, no, t);
+            snprintf(section, sizeof section, "%.*s", (int)(e - t - 1), t + 1);
+            append_buf(&buf, &len, &cap, t, strlen(t));
+            continue;
+        }
+        char *eq = t + strcspn(t, "=:");
+        if (!*eq) lp_user_error("%s:%d: '%.60s' is not a key = value line (expected [section] headers and "
+                                "key = value lines)", path, no, t);
+        char keybuf[64], key[64];
+        snprintf(keybuf, sizeof keybuf, "%.*s", (int)(eq - t), t);
+        snprintf(key, sizeof key, "%s", trim(keybuf));
+        for (int i = 0; i < n_seen; i++)
+            if (!strcmp(seen[i].section, section) && !strcmp(seen[i].key, key))
+                lp_user_error("%s:%d: key [%s] %s is set twice, on lines %d and %d (keep one)", path, no, section,
+                              key, seen[i].line, no);
+        seen_key *ns = realloc(seen, (size_t)(n_seen + 1) * sizeof *seen);
+        LP_CHECK_SYS(ns != NULL, "reading the run config");
+        seen = ns;
+        snprintf(seen[n_seen].section, sizeof seen->section, "%s", section);
+        snprintf(seen[n_seen].key, sizeof seen->key, "%s", key);
+        seen[n_seen++].line = no;
+        if (strlen(t) <= LP_INI_LINE_MAX) {
+            append_buf(&buf, &len, &cap, t, strlen(t));
+            continue;
+        }
+        /* too long for inih: keep the value here, give inih "key = \x01<index>" */
+        char **nl = realloc(c.longval, (size_t)(c.n_long + 1) * sizeof *nl);
+        LP_CHECK_SYS(nl != NULL, "reading the run config");
+        c.longval = nl;
+        c.longval[c.n_long] = strdup(value_of(eq));
+        LP_CHECK_SYS(c.longval[c.n_long] != NULL, "reading the run config");
+        char ph[160];
+        int n = snprintf(ph, sizeof ph, "%s = \x01%d", key, c.n_long++);
+        append_buf(&buf, &len, &cap, ph, (size_t)n);
+    }
+    fclose(f);
+    free(line);
+    free(seen);
+    int rv = buf ? ini_parse_string(buf, on_entry, &c) : 0;
+    for (int i = 0; i < c.n_long; i++) free(c.longval[i]);
+    free(c.longval);
+    free(buf);
     if (rv != 0) {
-        fclose(f);
         if (c.why[0]) lp_user_error("%s:%d: %s", path, rv, c.why);
         lp_user_error("%s:%d: not valid INI (expected [section] headers and key = value lines)", path, rv);
     }
-    rewind(f);
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
-        append_text(rc, line);
-    }
-    fclose(f);
 }
 
 void lp_run_config_override(lp_run_config *rc, const char *assignment) {
@@ -270,7 +369,35 @@ void lp_run_config_override(lp_run_config *rc, const char *assignment) {
     append_text(rc, line);
 }
 
-void lp_run_config_check(const lp_run_config *rc, const char *src) {
+/* The global batch (sequences per optimizer step, micro_batch x microbatches x data-parallel
+ * replicas) is a property of the run, fixed by its first launch: the sampler's windows, the
+ * learning-rate schedule and the loss all depend on it. A run resumed on another replica count
+ * keeps it by changing the gradient accumulation: microbatches = global batch / (micro_batch x
+ * replicas), which must divide exactly. */
+static void keep_global_batch(lp_run_config *rc, const char *src) {
+    char dir[LP_CKPT_PATH], latest[LP_CKPT_PATH];
+    snprintf(dir, sizeof dir, "%.1100s/ckpt", rc->dir);
+    if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(dir, latest, sizeof latest)) return;
+    int size = 1;
+    LP_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size), "counting ranks");
+    if (rc->pp < 1 || size % rc->pp) return; /* the layout check names this mistake */
+    long dp = size / rc->pp, per = (long)rc->micro_batch * dp;
+    lp_train_state st;
+    lp_ckpt_peek_state(latest, &st);
+    long G = (long)st.data.global_batch, now = per * rc->microbatches;
+    if (G == now || G <= 0) return;
+    if (G % per)
+        lp_user_error_all("%s: cannot resume %s on %ld data-parallel replicas: its global batch of %ld sequences (written by "
+                      "%d replicas) is not a multiple of micro_batch %d x %ld replicas; choose a rank count or "
+                      "batch.micro_batch that divides it, or run.resume=never", src, latest, dp, G, st.dp, rc->micro_batch, dp);
+    int old = rc->microbatches;
+    rc->microbatches = (int)(G / per);
+    lp_info("train: %s has a global batch of %ld sequences (written by %d data-parallel replicas); on %ld replicas "
+            "[batch] microbatches %d -> %d keeps it", latest, G, st.dp, dp, old, rc->microbatches);
+}
+
+void lp_run_config_check(lp_run_config *rc, const char *src) {
+    keep_global_batch(rc, src);
     if (!(rc->lr > 0)) lp_user_error("%s: [optim] lr must be > 0 (got %g)", src, rc->lr);
     if (rc->min_lr > rc->lr) lp_user_error("%s: [optim] min_lr (%g) must not exceed lr (%g)", src, rc->min_lr, rc->lr);
     if (rc->warmup_steps > rc->steps && rc->steps > 0)

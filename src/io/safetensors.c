@@ -69,10 +69,16 @@ static void parse_entry(lp_st_file *f, const cJSON *e, lp_st_tensor *t) {
                       p, n, (long long)b, (long long)en, f->data_size);
     t->begin = (size_t)b;
     t->end = (size_t)en;
-    size_t want = lp_st_numel(t) * (size_t)dtype_size(t->dtype);
+    /* each dimension is below 2^40, but their product (and the byte count) may still overflow */
+    uint64_t numel = 1, want;
+    for (int i = 0; i < t->ndim; i++)
+        if (__builtin_mul_overflow(numel, (uint64_t)t->shape[i], &numel))
+            lp_user_error("%s: tensor '%s' has a shape whose element count overflows 64 bits", p, n);
+    if (__builtin_mul_overflow(numel, (uint64_t)dtype_size(t->dtype), &want))
+        lp_user_error("%s: tensor '%s' has a shape whose byte count overflows 64 bits", p, n);
     if (t->end - t->begin != want)
-        lp_user_error("%s: tensor '%s' spans %zu bytes, but shape and dtype %s need %zu", p, n,
-                      t->end - t->begin, t->dtype, want);
+        lp_user_error("%s: tensor '%s' spans %zu bytes, but shape and dtype %s need %llu", p, n,
+                      t->end - t->begin, t->dtype, (unsigned long long)want);
     t->name = strdup(n);
     LP_CHECK_SYS(t->name, "copying a tensor name");
 }
@@ -84,6 +90,7 @@ void lp_st_open(lp_st_file *f, const char *path) {
     if (fd < 0) lp_user_error("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     LP_CHECK_SYS(fstat(fd, &st) == 0, "reading a safetensors file's size");
+    if (!S_ISREG(st.st_mode)) lp_user_error("%s: not a regular file (expected a safetensors file)", path);
     f->size = (size_t)st.st_size;
     if (f->size < 8) lp_user_error("%s: %zu bytes is too short for a safetensors file", path, f->size);
     void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -103,7 +110,11 @@ void lp_st_open(lp_st_file *f, const char *path) {
     for (cJSON *e = root->child; e; e = e->next) cnt += strcmp(e->string, "__metadata__") != 0;
     f->tensors = lp_calloc((size_t)cnt + 1, sizeof(lp_st_tensor), "safetensors tensor table");
     for (cJSON *e = root->child; e; e = e->next)
-        if (strcmp(e->string, "__metadata__")) parse_entry(f, e, &f->tensors[f->n_tensors++]);
+        if (strcmp(e->string, "__metadata__")) {
+            /* JSON allows a key twice and cJSON keeps both: which one would be "the" tensor? */
+            if (lp_st_find(f, e->string)) lp_user_error("%s: tensor '%s' appears twice in the header", path, e->string);
+            parse_entry(f, e, &f->tensors[f->n_tensors++]);
+        }
     cJSON_Delete(root);
     /* Overlap check: sorted by begin, each tensor must end before the next begins. */
     lp_st_tensor **order = lp_calloc((size_t)cnt + 1, sizeof *order, "safetensors order");

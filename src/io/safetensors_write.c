@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
 #include "llamapro/hf_export.h"
 
 void lp_st_write(const char *path, const lp_st_out *t, int n) {
@@ -30,6 +31,7 @@ void lp_st_write(const char *path, const lp_st_out *t, int n) {
     for (int b = 0; b < 8; b++) hdr[b] = (unsigned char)((uint64_t)padded >> (8 * b));
     LP_CHECK_SYS(fwrite(hdr, 1, 8, f) == 8 && fwrite(json, 1, len, f) == len, "writing a safetensors header");
     for (size_t p = len; p < padded; p++) LP_CHECK_SYS(fputc(' ', f) != EOF, "writing a safetensors header");
+    lp_test_hook_output_created();
     for (int i = 0; i < n; i++)
         LP_CHECK_SYS(fwrite(t[i].data, 1, t[i].bytes, f) == t[i].bytes, "writing safetensors data");
     LP_CHECK_SYS(fclose(f) == 0, "closing a safetensors file");

@@ -175,10 +175,12 @@ void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K
     double t0 = timed ? omp_get_wtime() : 0;
     if (prec == LP_BF16) {
         gemm_onednn(dnnl_bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
-    } else if (timed) { /* outside parallel regions: oneDNN, 10-50% above OpenBLAS here (README) */
+    } else if (packed) {
         gemm_onednn(dnnl_f32, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc);
     } else {
-        LP_ASSERT(packed == NULL, "passing a packed weight to a GEMM inside a parallel region");
+        /* fp32 stays on OpenBLAS: its sgemm never splits K over threads, which makes every result
+         * bitwise the same on any thread count (README, tests/unit/test_gemm_threads.c); oneDNN's
+         * fp32 matmul was 10-50% faster here but gives no such guarantee */
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
                     alpha, A, lda, B, ldb, beta, C, ldc);
     }

@@ -5,27 +5,41 @@
 
 #include "llamapro/kernels.h"
 
+/* The loss sum over rows in a fixed number of chunks (chunk k holds rows [N*k/K, N*(k+1)/K)), each
+ * summed in row order, then the chunk sums in chunk order. The blocking does not depend on the
+ * thread count (an OpenMP reduction's does: one partial sum per thread), so neither do the bits. */
+enum { LOSS_CHUNKS = 64 };
+
 double lp_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
                                long *count) {
-    double total = 0;
-    long cnt = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total, cnt)
-    for (int n = 0; n < N; n++) {
-        if (targets[n] < 0) {
-            losses[n] = 0;
-            continue;
+    double part[LOSS_CHUNKS];
+    long cnt[LOSS_CHUNKS];
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < LOSS_CHUNKS; k++) {
+        int n0 = (int)((long)N * k / LOSS_CHUNKS), n1 = (int)((long)N * (k + 1) / LOSS_CHUNKS);
+        double total = 0;
+        long c = 0;
+        for (int n = n0; n < n1; n++) {
+            if (targets[n] < 0) {
+                losses[n] = 0;
+                continue;
+            }
+            const float *row = logits + (size_t)n * V;
+            float mx = row[0];
+            for (int v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+            double s = 0;
+            for (int v = 0; v < V; v++) s += exp((double)(row[v] - mx));
+            double l = log(s) + mx - row[targets[n]];
+            losses[n] = (float)l;
+            total += l;
+            c++;
         }
-        const float *row = logits + (size_t)n * V;
-        float mx = row[0];
-        for (int v = 1; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-        double s = 0;
-        for (int v = 0; v < V; v++) s += exp((double)(row[v] - mx));
-        double l = log(s) + mx - row[targets[n]];
-        losses[n] = (float)l;
-        total += l;
-        cnt++;
+        part[k] = total, cnt[k] = c;
     }
-    *count = cnt;
+    double total = 0;
+    long c = 0;
+    for (int k = 0; k < LOSS_CHUNKS; k++) total += part[k], c += cnt[k];
+    *count = c;
     return total;
 }
 

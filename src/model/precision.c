@@ -6,11 +6,10 @@
  * also costs cache misses), and so does the input-gradient product dx = dy W on W packed for that
  * orientation. So every layer's four weight groups are packed once at load for the forward, and
  * those of layers that run backward (from the first trainable one on) for the input gradient too,
- * in the run's precision (fp32 packs the fp32 weights the same way). In bf16 a frozen layer then
+ * (bf16 only: fp32 reads its masters in place, see lp_model_set_precision). A frozen layer then
  * holds bf16 forms only besides its fp32 master; a trainable layer also keeps a plain bf16 copy.
  * lp_model_sync_forms refreshes trainable layers' forms from the fp32 masters after each
- * optimizer step (a conversion and reorders: a few ms for the bench's two blocks). A model whose
- * precision was never set has no forms: its fp32 GEMMs read the weights in place.
+ * optimizer step (a conversion and reorders: a few ms for the bench's two blocks).
  */
 #include <string.h>
 
@@ -64,7 +63,9 @@ static void pack_layer(lp_model *m, lp_layer *ly, const void *w, int M, int bwd)
 void lp_model_set_precision(lp_model *m, lp_precision p, int M) {
     free_forms(m);
     m->precision = p;
-    if (M <= 0) return; /* forms freed: plain fp32 (lp_model_free) */
+    /* fp32 reads the fp32 masters in place: packed fp32 copies would double or triple the weights'
+     * memory for a gain lost in this machine's noise */
+    if (M <= 0 || p == LP_FP32) return;
     const lp_config *c = &m->cfg;
     size_t per = lp_layer_numel(c);
     int first_bwd = lp_model_first_backward_layer(m), bf = p == LP_BF16;

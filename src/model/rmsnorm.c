@@ -37,7 +37,9 @@ void lp_rmsnorm_backward_input(float *dx, const float *dy, const float *x, const
 }
 
 void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, const float *rstd, int N, int C) {
-    /* Columns in blocks of 16 per task: every thread reads whole cache lines of each row. */
+    /* Columns in blocks of 16 per task: every thread reads whole cache lines of each row. Each
+     * column is summed over rows 0..N-1 in order by one task, whatever thread runs it, so the
+     * gradient has the same bits for any thread count (README "Thread-count invariance"). */
     enum { BLK = 16 };
     int nblk = (C + BLK - 1) / BLK;
 #pragma omp parallel for schedule(static)

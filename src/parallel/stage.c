@@ -194,7 +194,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
     size_t NC = (size_t)B * T * m->cfg.dim;
     double t0 = MPI_Wtime();
     memset(p->times, 0, sizeof p->times);
-    /* every position of the global batch weighs the same (as lp_trainer_step) */
+    /* every position of the global batch weighs the same: the mean over B*T*M*dp positions */
     float scale = 1.0f / ((float)B * T * M * ly->dp);
     lp_model_zero_grads(m);
     if (lp_pipe_needs_tokens(p)) split_windows(windows, M * B, T, p->tokens, p->targets);
@@ -225,8 +225,19 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
     for (int i = 0; i < m->n_tensors; i++) sq += p->sq[i];
     double norm = sqrt(sq);
     *grad_norm = norm;
-    lp_adamw_step(&p->opt, lr, lp_clip_factor(norm, p->clip));
-    lp_model_sync_forms(m); /* the trainable layers' GEMM forms (bf16, packed) follow the masters */
+    double loss = stats[0] / stats[1];
+    /* loss and norm are the same bits on every rank, so every rank takes the same branch */
+    p->status = LP_STEP_OK;
+    if (!isfinite(loss) || !isfinite(norm)) {
+        p->status = LP_STEP_NONFINITE_GRAD;
+    } else {
+        int bad = !lp_adamw_step(&p->opt, lr, lp_clip_factor(norm, p->clip));
+        lp_model_sync_forms(m); /* the trainable layers' bf16 forms follow the masters */
+        /* each stage updated its own tensors; replicas hold the same weights, but agree anyway */
+        if (ly->pp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->pipe), "agreeing on finite weights");
+        if (ly->dp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->dp_comm), "agreeing on finite weights");
+        if (bad) p->status = LP_STEP_NONFINITE_WEIGHTS;
+    }
     double t2 = MPI_Wtime();
     p->times[LP_T_OPT] = t2 - t1;
     p->times[LP_T_IDLE] = (t2 - t0) - p->times[LP_T_FWD] - p->times[LP_T_BIN] - p->times[LP_T_BWT] - p->times[LP_T_WAIT] -
@@ -240,7 +251,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
         if (x[LP_T_PIPE] > span) span = x[LP_T_PIPE];
     }
     p->bubble = span > 0 ? 1.0 - busy / (ly->pp * span) : 0;
-    return stats[0] / stats[1];
+    return loss;
 }
 
 void lp_pipe_bytes(const lp_pipe *p, size_t *weights, size_t *grads, size_t *optim, size_t *acts) {

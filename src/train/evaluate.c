@@ -7,7 +7,24 @@
 #include "llamapro/check.h"
 #include "llamapro/corpus.h"
 #include "llamapro/tokenizer.h"
-#include "llamapro/trainer.h"
+
+/* Summed loss and counted positions of n windows of T+1 tokens, a->B at a time (forward only). */
+static void eval_windows(const lp_model *m, lp_acts *a, const int *windows, int n, int T, int *tokens, int *targets,
+                         double *sum, long *count) {
+    *sum = 0;
+    *count = 0;
+    for (int s0 = 0; s0 < n; s0 += a->B) {
+        int b = n - s0 < a->B ? n - s0 : a->B;
+        for (int s = 0; s < b; s++) {
+            const int *w = windows + (size_t)(s0 + s) * (T + 1);
+            memcpy(tokens + (size_t)s * T, w, sizeof(int) * T);
+            memcpy(targets + (size_t)s * T, w + 1, sizeof(int) * T);
+        }
+        long c = 0;
+        *sum += lp_forward(m, a, tokens, targets, b, T, &c);
+        *count += c;
+    }
+}
 
 lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, const char *split,
                            int seq_len, uint64_t max_tokens, MPI_Comm comm) {
@@ -32,7 +49,7 @@ lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, c
         if (++filled == B || w + (uint64_t)size >= W) {
             double s;
             long k;
-            lp_eval_windows(m, acts, win, filled, seq_len, tok, tgt, &s, &k);
+            eval_windows(m, acts, win, filled, seq_len, tok, tgt, &s, &k);
             sum += s;
             count += k;
             filled = 0;

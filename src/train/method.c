@@ -1,4 +1,5 @@
-/* method.c - which tensors a training method trains (see train_run.h). */
+/* method.c - which tensors a training method trains (see train_run.h). The one place [method] is
+ * applied: lp_engine_init calls it once, on the whole-model view, and every stage copies the flags. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

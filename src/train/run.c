@@ -4,23 +4,20 @@
  * run/metrics.jsonl. */
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "llamapro/check.h"
+#include "llamapro/engine.h"
 #include "llamapro/evaluate.h"
-#include "llamapro/flops.h"
 #include "llamapro/gemm.h"
 #include "llamapro/model_file.h"
 #include "llamapro/optim.h"
-#include "llamapro/pipeline.h"
 #include "llamapro/run_ckpt.h"
 #include "llamapro/sampler.h"
 #include "llamapro/train_run.h"
-#include "llamapro/trainer.h"
 
 static void make_dir(const char *dir) {
     char buf[LP_PATH_MAX];
@@ -56,37 +53,19 @@ static void run_evals(lp_pipe *t, const lp_run_config *rc, long step, FILE *metr
 int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     if (!rc->model_path[0]) lp_user_error("%s: [model] path is empty (expected a model file to train)", source);
     if (!rc->train_path[0]) lp_user_error("%s: [data] train is empty (expected a corpus file)", source);
-    /* the layout, then a plan from the file's records alone, then only this stage's tensors */
-    lp_layout ly;
-    lp_layout_init(&ly, c->world, rc->pp, source);
-    lp_model m;
-    lp_model_load_range(&m, rc->model_path, c->world, 0, 0, 0, 0);
-    lp_apply_method(&m, rc, source);
-    if (rc->seq_len > m.cfg.max_seq_len)
-        lp_user_error("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, rc->seq_len, m.cfg.max_seq_len);
-    lp_partition part;
-    lp_cost_rates rates = lp_cost_rates_flops(); /* one stage: nothing to balance */
-    if (rc->pp > 1) lp_cost_calibrate(&rates, &m.cfg, rc->micro_batch, rc->seq_len, c->world);
-    lp_partition_plan(&part, &m, rc->pp, rc->micro_batch, rc->seq_len, rc->microbatches, lp_schedule_parse(rc->pp_schedule),
-                      &rates, rc->partition, source);
-    const lp_stage_plan *st = &part.st[ly.stage];
-    lp_model_free(&m);
-    lp_model_load_range(&m, rc->model_path, c->world, st->l0, st->l1, st->embed, st->head);
-    lp_apply_method(&m, rc, source);
-    lp_model_set_precision(&m, lp_precision_parse(rc->precision), rc->micro_batch * rc->seq_len); /* after the flags */
-    lp_check_corpus_fits_model(&m, rc->train_path, rc->train_split, "[data] train");
-    for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(&m, rc->val[i].path, rc->val[i].split, "[data] val");
+    lp_engine e;
+    lp_engine_init(&e, rc, source, c, NULL);
+    lp_model *m = &e.m;
+    lp_check_corpus_fits_model(m, rc->train_path, rc->train_split, "[data] train");
+    for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(m, rc->val[i].path, rc->val[i].split, "[data] val");
 
-    int B = rc->micro_batch, T = rc->seq_len, M = rc->microbatches, dp = ly.dp;
-    int G = B * M * dp;
+    int B = e.B, T = e.T, M = e.M;
+    int G = B * M * e.ly.dp;
     lp_sampler *smp = lp_sampler_open(rc->train_path, rc->train_split, T, G, rc->seed);
-    lp_pipe t;
-    lp_pipe_init(&t, &m, &ly, &part, B, T, M, rc->beta1, rc->beta2, rc->eps, rc->weight_decay, rc->clip);
-    int *windows = lp_calloc((size_t)B * M * (T + 1), sizeof(int), "allocating the batch buffer");
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
-    long first_step = lp_run_ckpt_begin(&ck, rc, source, &m, &t.opt, smp, c);
-    lp_model_sync_forms(&m); /* resumed masters -> GEMM forms */
+    long first_step = lp_run_ckpt_begin(&ck, rc, source, m, &e.pipe.opt, smp, c);
+    lp_model_sync_forms(m); /* resumed masters -> bf16 forms */
     int stopped = 0;
 
     FILE *metrics = NULL;
@@ -97,39 +76,34 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         metrics = fopen(path, "a");
         if (!metrics) lp_user_error("%s: cannot open for appending: %s", path, strerror(errno));
     }
-    double peak = lp_gemm_measure_gflops_prec(m.precision, B * T, m.cfg.hidden_dim, m.cfg.dim, 3);
-    double step_flops = M * lp_flops_total(lp_flops_microbatch(&m, B, T)) / rc->pp; /* per rank */
-    size_t np = lp_model_numel(&m, 0), nt = lp_model_numel(&m, 1);
+    size_t np = lp_model_numel(m, 0), nt = lp_model_numel(m, 1);
     lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
-            nt, 100.0 * nt / np, m.cfg.n_layers);
+            nt, 100.0 * nt / np, m->cfg.n_layers);
     lp_info("train: %d ranks x %d threads (%d pipeline stages x %d data-parallel replicas, %s); %d sequences x %d tokens per "
-            "step (%d per microbatch, %d microbatches)", c->size, c->threads, ly.pp, ly.dp, rc->pp_schedule, G, T, B, M);
-    lp_partition_print(&part);
-    lp_pipe_report_memory(&t, 0, NULL);
-    lp_info("train: %s; %s GEMM %.1f GFLOP/s per rank", lp_gemm_library(), lp_precision_name(m.precision), peak);
-    lp_info("train: precision %s%s%s; packed weights %.1f MB", lp_precision_name(m.precision),
-            m.precision == LP_BF16 ? ", " : "", m.precision == LP_BF16 ? lp_gemm_library_bf16() : "", lp_model_forms_bytes(&m) / 1e6);
+            "step (%d per microbatch, %d microbatches)", c->size, c->threads, e.ly.pp, e.ly.dp, rc->pp_schedule, G, T, B, M);
+    lp_partition_print(&e.part);
+    lp_pipe_report_memory(&e.pipe, 0, NULL);
+    if (m->precision == LP_BF16) lp_info("train: precision bf16, %s; bf16 weight forms %.1f MB", lp_gemm_library_bf16(),
+                                        lp_model_forms_bytes(m) / 1e6);
+    lp_info("train: %s; MFU ceiling %.1f GFLOP/s (best GEMM rate on the step's %d shapes, all ranks)", lp_gemm_library(),
+            e.ceiling, e.ceil.n);
 
     double t_start = MPI_Wtime(), last_print = 0, compute = 0;
-    long tokens_per_step = (long)G * T;
     for (long step = first_step; step < rc->steps; step++) {
         if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
-            run_evals(&t, rc, step, metrics);
-        double t0 = MPI_Wtime();
-        if (lp_pipe_needs_tokens(&t)) lp_sampler_fill(smp, (uint64_t)step, ly.replica * B * M, B * M, windows);
-        double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn;
-        double loss = lp_pipe_step(&t, windows, lr, &gn);
-        double dt = MPI_Wtime() - t0;
+            run_evals(&e.pipe, rc, step, metrics);
+        if (lp_pipe_needs_tokens(&e.pipe)) lp_sampler_fill(smp, (uint64_t)step, e.ly.replica * B * M, B * M, e.windows);
+        double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn, dt;
+        double loss = lp_engine_step(&e, step, lr, &gn, &dt);
         compute += dt;
-        if (!isfinite(loss)) lp_user_error("step %ld: loss is %g (diverged: lower [optim] lr, now %g)", step, loss, rc->lr);
-        double tps = tokens_per_step / dt, mfu = step_flops / dt * 1e-9 / peak;
+        double tps = e.tokens_per_step / dt, mfu = lp_engine_mfu(&e, dt);
         if (metrics) {
             char stages[2048];
-            lp_pipe_metrics_json(&t, stages, sizeof stages);
+            lp_pipe_metrics_json(&e.pipe, stages, sizeof stages);
             fprintf(metrics,
                     "{\"step\": %ld, \"loss\": %.17g, \"lr\": %.6g, \"grad_norm\": %.17g, \"tokens\": %ld, "
                     "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s}\n",
-                    step + 1, loss, lr, gn, (step + 1) * tokens_per_step, tps, mfu, MPI_Wtime() - t_start, stages);
+                    step + 1, loss, lr, gn, (step + 1) * e.tokens_per_step, tps, mfu, MPI_Wtime() - t_start, stages);
             fflush(metrics);
         }
         double now = MPI_Wtime() - t_start;
@@ -141,7 +115,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
             last_print = now;
         }
         /* checkpoint hook 2/3: every run.ckpt_every steps, and a clean stop on a signal or budget */
-        if (lp_run_ckpt_after_step(&ck, step + 1, step + 1 == rc->steps, &m, &t.opt)) {
+        if (lp_run_ckpt_after_step(&ck, step + 1, step + 1 == rc->steps, m, &e.pipe.opt)) {
             stopped = 1;
             break;
         }
@@ -149,18 +123,14 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     /* checkpoint hook 3/3: stopped on a signal: the checkpoint is written; skip the final
      * evaluation and model, free everything, and leave with 75 */
     if (!stopped) {
-        if (rc->n_val) run_evals(&t, rc, rc->steps, metrics);
-        lp_pipe_report_memory(&t, rc->steps, metrics);
+        if (rc->n_val) run_evals(&e.pipe, rc, rc->steps, metrics);
+        lp_pipe_report_memory(&e.pipe, rc->steps, metrics);
         snprintf(path, sizeof path, "%s/final.h5", rc->dir);
-        lp_model_save(&m, path, c->world);
+        lp_model_save(m, path, c->world);
         lp_info("train: done in %.1f s; final model %s", MPI_Wtime() - t_start, path);
     }
     if (metrics) fclose(metrics);
-    lp_free(windows);
-    lp_pipe_free(&t);
     lp_sampler_close(smp);
-    lp_model_free(&m);
-    lp_partition_free(&part);
-    lp_layout_free(&ly);
+    lp_engine_free(&e);
     return stopped ? LP_EXIT_SIGNAL : 0;
 }

@@ -2,6 +2,8 @@
  * test suite is read here and nowhere else. */
 #include "llamapro/test_hook.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,4 +24,13 @@ void lp_test_hook_ckpt_write(const char *partial, long step) {
 size_t lp_test_hook_prepare_batch_bytes(size_t dflt) {
     const char *bb = getenv("LP_PREPARE_BATCH_BYTES");
     return bb ? (size_t)strtoull(bb, NULL, 10) : dflt;
+}
+
+void lp_test_hook_output_created(void) {
+    const char *s = getenv("LLAMAPRO_TEST_STALL_OUTPUT");
+    if (!s || !*s) return;
+    double secs = atof(s);
+    fprintf(stderr, "llamapro: LLAMAPRO_TEST_STALL_OUTPUT (test hook): stalling %g s with a partial output open\n", secs);
+    struct timespec t = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
 }

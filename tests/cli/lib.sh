@@ -53,7 +53,16 @@ dir = $T/run1
 eval_every = 2
 eval_tokens = 2000
 INI
-    printf '%s\n' "$@"; } > "$f"
+    printf '%s\n' "$@"; } | lp_ini_merge > "$f"
+}
+# lp_ini_merge: INI on stdin with later "key = value" lines replacing earlier ones of the same
+# [section] key (llamapro refuses a key set twice in one file), sections kept in first-seen order.
+lp_ini_merge() {
+  awk '/^\[/ { sec = $0; if (!(sec in seen)) { seen[sec] = 1; order[++ns] = sec } next }
+       /=/ { k = $0; sub(/[ \t]*=.*/, "", k); id = sec SUBSEP k
+             if (!(id in val)) keys[sec] = keys[sec] SUBSEP k; val[id] = $0; next }
+       END { for (i = 1; i <= ns; i++) { s = order[i]; print s; n = split(keys[s], ks, SUBSEP)
+               for (j = 2; j <= n; j++) print val[s SUBSEP ks[j]] } }'
 }
 lp_tiny_setup() {
   local ini=$1 docs=$2 val=$3

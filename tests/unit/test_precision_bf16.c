@@ -1,6 +1,6 @@
 /* test_precision_bf16.c - precision bf16 (mixed: bf16 GEMM inputs, fp32 accumulation, fp32
  * masters, optimizer, norms, softmax, loss and residual stream) against the float64 PyTorch
- * reference of tiny-gqa, within tolerances derived here; and precision fp32 with packed weights.
+ * reference of tiny-gqa, within tolerances derived here; and precision fp32 as train sets it.
  *
  * Derivation. Rounding a GEMM input to bf16 (8 significant bits, round to nearest even) makes a
  * relative error of at most u = 2^-9 ~ 1.95e-3, about uniform, so of standard deviation u/sqrt(3).
@@ -36,7 +36,9 @@
 #include "llamapro/decode.h"
 #include "llamapro/expand.h"
 #include "llamapro/forward.h"
-#include "llamapro/trainer.h"
+#include "llamapro/optim.h"
+#include "llamapro/partition.h"
+#include "llamapro/pipeline.h"
 
 static const double U = 1.0 / 512; /* 2^-9 */
 
@@ -133,13 +135,17 @@ static void test_train_new_blocks_bf16(void **state) {
     size_t n;
     int *seq = fx_read_int(fx_reference(), "/input/sequences", &n);
     int T = (int)n / 2 - 1, G = 4 * m.cfg.n_layers + 1;
-    lp_trainer t;
-    lp_trainer_init(&t, &m, 2, T, 1, MPI_COMM_SELF, 0.9, 0.95, 1e-8, 0.1, 1.0);
+    lp_layout ly;
+    lp_layout_init(&ly, MPI_COMM_WORLD, 1, "test");
+    lp_partition part;
+    lp_partition_plan(&part, &m, 1, 2, T, 1, LP_SCHED_1F1B, NULL, NULL, "test");
+    lp_pipe t;
+    lp_pipe_init(&t, &m, &ly, &part, 2, T, 1, 0.9, 0.95, 1e-8, 0.1, 1.0);
     double *losses = fx_read(fx_reference(), "/expanded/train/losses", &n);
     double *lg = fx_read(fx_reference(), "/expanded/logits_at_init", &n);
     double ltol = 2 * logits_tol(G) * rms(lg, n);
     for (int s = 0; s < 3; s++) {
-        double gn = 0, loss = lp_trainer_step(&t, seq, 1e-2, &gn);
+        double gn = 0, loss = lp_pipe_step(&t, seq, 1e-2, &gn);
         printf("bf16 step %d loss %.7f (ref %.7f, diff %.2g, allowed %.2g)\n", s, loss, losses[s], fabs(loss - losses[s]),
                ltol);
         assert_true(fabs(loss - losses[s]) <= ltol);
@@ -153,14 +159,16 @@ static void test_train_new_blocks_bf16(void **state) {
     }
     int *tokens = malloc(sizeof(int) * 2 * T);
     for (int b = 0; b < 2; b++) memcpy(tokens + b * T, seq + b * (T + 1), sizeof(int) * T);
-    lp_forward(&m, &t.acts, tokens, NULL, 2, T, NULL);
+    lp_forward(&m, &t.acts[0], tokens, NULL, 2, T, NULL);
     double *after = fx_read(fx_reference(), "/expanded/train/logits_after", &n);
-    double rel = rel_l2(t.acts.logits, after, n);
+    double rel = rel_l2(t.acts[0].logits, after, n);
     printf("bf16 logits after 3 steps rel L2 %.3g (allowed %.3g)\n", rel, 2 * logits_tol(G));
     assert_true(rel <= 2 * logits_tol(G));
     for (int i = 0; i < m.n_tensors; i++) free(before[i]);
     free(before); free(seq); free(losses); free(lg); free(tokens); free(after);
-    lp_trainer_free(&t);
+    lp_pipe_free(&t);
+    lp_partition_free(&part);
+    lp_layout_free(&ly);
     lp_model_free(&m);
     lp_model_free(&base);
 }
@@ -189,17 +197,18 @@ static void test_decoder_bf16(void **state) {
     lp_model_free(&m);
 }
 
-/* precision fp32 with packed weights (what train and bench run) reproduces the reference as the
- * unpacked fp32 path does (test_forward.c's tolerances) */
-static void test_forward_fp32_packed(void **state) {
+/* precision fp32 as train and bench set it: no GEMM forms (the masters are read in place), and
+ * the reference reproduced as test_forward.c requires; back to fp32 frees a bf16 model's forms */
+static void test_forward_fp32_run_path(void **state) {
     (void)state;
     lp_model m;
     fx_load_reference_model(&m);
     lp_model_set_layer_trainable(&m, 2);
+    lp_model_set_precision(&m, LP_BF16, 32);
+    assert_true(lp_model_forms_bytes(&m) > 0);
     lp_model_set_precision(&m, LP_FP32, 32);
-    assert_non_null(m.layers[0].packed[LP_G_W13]);
-    assert_null(m.layers[0].packed_bwd[LP_G_W13]);
-    assert_non_null(m.layers[3].packed_bwd[LP_G_W13]);
+    assert_int_equal(lp_model_forms_bytes(&m), 0);
+    assert_null(m.layers[0].packed[LP_G_W13]);
     size_t n;
     int *tokens = fx_read_int(fx_reference(), "/input/tokens", &n);
     int *targets = fx_read_int(fx_reference(), "/input/targets", &n);
@@ -243,7 +252,7 @@ int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_rounding),
-        cmocka_unit_test(test_forward_fp32_packed),
+        cmocka_unit_test(test_forward_fp32_run_path),
         cmocka_unit_test(test_decoder_bf16),
         cmocka_unit_test(test_forward_bf16),
         cmocka_unit_test(test_expand_identity_bf16),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "llamapro/check.h"
+#include "llamapro/test_hook.h"
 
 /* Chunks of at most this many elements: large enough for fast I/O, small enough that a checksum
  * failure points at a bounded region and the chunk cache stays modest. */
@@ -45,7 +46,7 @@ void lp_check_output_path(const char *path) {
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         lp_user_error("%s: cannot create the file: directory '%s' does not exist", path, dir);
     if (access(dir, W_OK) != 0)
-        lp_user_error("%s: cannot create the file: directory '%s' is not writable", path, dir);
+        lp_user_error("%s: cannot create the file: directory '%s' is not writable (%s)", path, dir, strerror(errno));
 }
 
 hid_t lp_h5_create(const char *path, MPI_Comm comm) {
@@ -55,6 +56,7 @@ hid_t lp_h5_create(const char *path, MPI_Comm comm) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     LP_CHECK_H5(f, "creating an HDF5 file");
     LP_CHECK_H5(H5Pclose(fapl), "closing a property list");
+    lp_test_hook_output_created();
     return f;
 }
 
@@ -202,7 +204,8 @@ static void read_checked(hid_t d, hid_t memtype, void *buf, const char *file, hi
     if (H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
         char e[256], full[1200];
         lp_h5_last_error(e, sizeof e);
-        lp_user_error("%s: cannot read dataset %s (file corrupt?): %s", file, obj_name(loc, name, full, sizeof full), e);
+        lp_user_error("%s: cannot read dataset %s (checksum mismatch or truncated: the file is damaged): %s", file,
+                      obj_name(loc, name, full, sizeof full), e);
     }
 }
 

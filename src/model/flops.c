@@ -2,6 +2,16 @@
  * linear layer (input and weight gradient) each cost what its forward costs. */
 #include "llamapro/flops.h"
 
+#include <string.h>
+
+static int flag(const lp_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return m->tensors[i].trainable;
+    return 0;
+}
+int lp_flops_norm_trainable(const lp_model *m) { return flag(m, "norm"); }
+int lp_flops_head_trainable(const lp_model *m) { return flag(m, m->cfg.tie_embeddings ? "tok_embeddings" : "output"); }
+
 double lp_flops_layer_linear(const lp_config *c, int B, int T) {
     double N = (double)B * T, C = c->dim, F = c->hidden_dim, hd = lp_head_dim(c);
     double qkv = (c->n_heads + 2.0 * c->n_kv_heads) * hd, y = c->n_heads * hd;
@@ -24,7 +34,7 @@ lp_flops lp_flops_microbatch(const lp_model *m, int B, int T) {
         f.input_grad += lin + 2.0 * att; /* attention backward: 4 GEMMs */
         if (m->layers[l].trainable) f.weight_grad += lin;
     }
-    if (first < c->n_layers || m->norm_grad) f.input_grad += head;
-    if (m->output_grad) f.weight_grad += head;
+    if (first < c->n_layers || lp_flops_norm_trainable(m)) f.input_grad += head;
+    if (lp_flops_head_trainable(m)) f.weight_grad += head;
     return f;
 }

@@ -70,7 +70,8 @@ double lp_grad_sqnorm(const lp_model *m) {
     return s;
 }
 
-void lp_adamw_step(lp_adamw *o, double lr, float grad_scale) {
+int lp_adamw_step(lp_adamw *o, double lr, float grad_scale) {
+    int bad = 0;
     o->step++;
     /* bias corrections in double: 1 - beta2^t is tiny for the first steps */
     double bc1 = 1.0 - pow(o->beta1, (double)o->step), bc2 = 1.0 - pow(o->beta2, (double)o->step);
@@ -81,14 +82,16 @@ void lp_adamw_step(lp_adamw *o, double lr, float grad_scale) {
         float *p = t->data, *g = t->grad, *m = o->m[i], *v = o->v[i];
         float decay = t->is_matrix ? (float)(1.0 - lr * o->weight_decay) : 1.0f;
         size_t n = t->numel;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) reduction(| : bad)
         for (size_t j = 0; j < n; j++) {
             float gj = g[j] * grad_scale;
             m[j] = b1 * m[j] + (1.0f - b1) * gj;
             v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
             p[j] = p[j] * decay - step_size * m[j] / (sqrtf(v[j]) * inv_sqrt_bc2 + eps);
+            bad |= !isfinite(p[j]);
         }
     }
+    return !bad;
 }
 
 double lp_lr_at(long step, long total, long warmup, double lr, double min_lr, const char *schedule) {
