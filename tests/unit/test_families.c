@@ -25,7 +25,8 @@
 #include "llamapro/hf_export.h"
 #include "llamapro/import.h"
 #include "llamapro/model_file.h"
-#include "llamapro/trainer.h"
+#include "llamapro/partition.h"
+#include "llamapro/pipeline.h"
 
 typedef struct {
     const char *fam;  /* fixture name */
@@ -235,12 +236,17 @@ static void test_expand_train(void **state) {
     lp_acts_free(&ae);
 
     for (int k = 0; k < 2; k++) lp_model_set_layer_trainable(&m, new_layers[k]);
-    lp_trainer t;
-    lp_trainer_init(&t, &m, 2, T, 1, MPI_COMM_SELF, 0.9, 0.95, 1e-8, 0.1, 1.0);
+    /* the training engine's step on one stage (pp = 1, dp = 1), as test_expand_train.c */
+    lp_layout ly;
+    lp_layout_init(&ly, MPI_COMM_WORLD, 1, "test");
+    lp_partition part;
+    lp_partition_plan(&part, &m, 1, 2, T, 1, LP_SCHED_1F1B, NULL, NULL, "test");
+    lp_pipe t;
+    lp_pipe_init(&t, &m, &ly, &part, 2, T, 1, 0.9, 0.95, 1e-8, 0.1, 1.0);
     double *losses = fx_read(ref, "/expanded/train/losses", &n);
     double *norms = fx_read(ref, "/expanded/train/grad_norms_before_clip", &n);
     for (int s = 0; s < 3; s++) {
-        double gn = 0, loss = lp_trainer_step(&t, seq, 1e-2, &gn);
+        double gn = 0, loss = lp_pipe_step(&t, seq, 1e-2, &gn);
         printf("%s: step %d loss %.7f (ref %.7f) grad norm %.7f (ref %.7f)\n", f->fam, s, loss, losses[s], gn,
                norms[s]);
         assert_true(fabs(loss - losses[s]) <= 1e-4 * fabs(losses[s]));
@@ -271,11 +277,13 @@ static void test_expand_train(void **state) {
         checked++;
     }
     assert_int_equal(checked, 2 * (9 + 3 * f->qkv_bias + 2 * f->qk_norm));
-    lp_forward(&m, &t.acts, tokens, NULL, 2, T, NULL);
+    lp_forward(&m, &t.acts[0], tokens, NULL, 2, T, NULL);
     double *after = fx_read(ref, "/expanded/train/logits_after", &n);
-    assert_true(fx_max_abs_diff_f(t.acts.logits, after, n) <= 1e-4);
+    assert_true(fx_max_abs_diff_f(t.acts[0].logits, after, n) <= 1e-4);
     free(want); free(seq); free(tokens); free(losses); free(norms); free(after);
-    lp_trainer_free(&t);
+    lp_pipe_free(&t);
+    lp_partition_free(&part);
+    lp_layout_free(&ly);
     lp_model_free(&m);
     lp_model_free(&base);
 }
