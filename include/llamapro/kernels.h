@@ -26,8 +26,6 @@ void lp_rmsnorm_backward_input(float *dx, const float *dy, const float *x, const
 void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, const float *rstd, int N, int C);
 
 /* ---- rotary embedding on interleaved pairs (0,1),(2,3)... ------------------------------------ */
-/* cos/sin tables [T, hd/2] for positions 0..T-1. */
-void lp_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta);
 /* Rotate (sign = +1) or rotate back (sign = -1, the backward of the rotation) the first
  * n_heads*hd columns of each row of x (row stride ld), positions t = row % T. */
 void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const float *cos_t,
@@ -63,7 +61,8 @@ double lp_crossentropy_forward(float *losses, const float *logits, const int *ta
 void lp_crossentropy_backward(float *logits, const int *targets, int N, int V, float scale);
 
 /* ---- family options (one kernel set, options as parameters) -------------------------------- */
-/* RoPE tables [T, hd/2] of config c: its head_dim, rope_theta and rope_scaling (lp_rope_inv_freq). */
+/* RoPE cos/sin tables [T, hd/2] for positions 0..T-1 of config c: its head_dim, rope_theta and
+ * rope_scaling (lp_rope_inv_freq). */
 void lp_rope_table_config(float *cos_t, float *sin_t, int T, const lp_config *c);
 /* Qwen3 q/k norms, in place on qkv [N, QKV] (q heads [0,H), k heads [H,H+KV), hd each): forward
  * saves the pre-norm values xs [N, (H+KV)*hd] and rstd [N, H+KV]; backward turns the gradient of
