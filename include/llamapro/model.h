@@ -93,8 +93,9 @@ typedef struct {
      * a plain bf16 copy of its block (what its packed forms are refreshed from; the
      * weight-gradient GEMMs never read weights). */
     lp_bf16 *wbf16;       /* [lp_layer_numel] same layout as params, or NULL */
-    float *norms;         /* [2C] attn_norm | mlp_norm of a frozen layer whose fp32 block was
-                           * released in bf16 (params NULL), else NULL: see lp_layer_norm */
+    float *norms;         /* the 1-D tensors (norms, biases, q/k norms, in block order) of a frozen
+                           * layer whose fp32 block was released in bf16 (params NULL), else
+                           * NULL: see lp_layer_norm */
     lp_packed *packed[4]; /* forward, by LP_G_QKV.. group, or NULL */
     lp_packed *packed_bwd[4]; /* input gradient, by group, or NULL */
 } lp_layer;
@@ -174,8 +175,8 @@ void lp_model_set_precision(lp_model *m, lp_precision p, int M);
  * tensor table (data NULL; lp_model_tensor_values reads them from the source file). Train, bench,
  * eval and generate call it; no-op in fp32. */
 void lp_model_release_frozen(lp_model *m);
-/* Layer l's norm weight t (LP_ATTN_NORM or LP_MLP_NORM), fp32, whether or not its block was
- * released. */
+/* Layer l's 1-D tensor t (LP_ATTN_NORM, LP_MLP_NORM, LP_BQ.., LP_Q_NORM..), fp32, whether or not
+ * its block was released. */
 const float *lp_layer_norm(const lp_model *m, int l, int t);
 /* Refresh the GEMM forms (bf16 copy, packed weights) of trainable tensors from their fp32
  * masters: after every optimizer step and after loading parameters. No-op without forms. */

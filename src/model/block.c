@@ -86,11 +86,10 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     rmsnorm(&d, s->ln1, s->ln1h, s->rstd1, x, d.attn_norm, eps);
     lp_layer_linear(m, l, LP_G_QKV, d.N, IN(d, s->ln1, s->ln1h), 0.0f, s->qkv);          /* [N,QKV] */
     const lp_config *c = &m->cfg;
-    const float *p = m->layers[l].params;
-    if (c->qkv_bias) lp_bias_forward(s->qkv, p + lp_layer_tensor_offset(c, LP_BQ), d.N, d.QKV, d.QKV); /* + bq|bk|bv */
+    if (c->qkv_bias) lp_bias_forward(s->qkv, lp_layer_norm(m, l, LP_BQ), d.N, d.QKV, d.QKV); /* + bq|bk|bv */
     if (c->qk_norm)                                                                       /* per-head norms on q, k */
-        lp_qknorm_forward(s->qkv, s->qkn_x, s->qkn_rstd, p + lp_layer_tensor_offset(c, LP_Q_NORM),
-                          p + lp_layer_tensor_offset(c, LP_K_NORM), d.N, d.H, d.KV, d.hd, d.QKV, eps);
+        lp_qknorm_forward(s->qkv, s->qkn_x, s->qkn_rstd, lp_layer_norm(m, l, LP_Q_NORM),
+                          lp_layer_norm(m, l, LP_K_NORM), d.N, d.H, d.KV, d.hd, d.QKV, eps);
     lp_rope_apply(s->qkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, +1); /* q and k */
     double t0 = omp_get_wtime();
     lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd, c->sliding_window); /* [N,Y] */
@@ -133,11 +132,10 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
     if (c->qk_norm) { /* back through the q/k norms; their weight gradients need dy of the norms,
                        * which this overwrites, so they are added here (trainable layers only) */
-        const float *p = m->layers[l].params;
         float *g = m->layers[l].grads;
         lp_qknorm_backward(a->dqkv, g ? g + lp_layer_tensor_offset(c, LP_Q_NORM) : NULL,
                            g ? g + lp_layer_tensor_offset(c, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
-                           p + lp_layer_tensor_offset(c, LP_Q_NORM), p + lp_layer_tensor_offset(c, LP_K_NORM), d.N, d.H,
+                           lp_layer_norm(m, l, LP_Q_NORM), lp_layer_norm(m, l, LP_K_NORM), d.N, d.H,
                            d.KV, d.hd, d.QKV);
     }
     lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);

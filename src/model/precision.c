@@ -62,18 +62,39 @@ static void pack_layer(lp_model *m, lp_layer *ly, const void *w, int M, int bwd)
     }
 }
 
-/* Free frozen layer ly's fp32 block (its GEMM forms hold the weights now): the norms move to
- * ly->norms and its tensors point there (norms) or are marked released (matrices). */
+/* Number of floats of the layer's 1-D tensors (norms, biases, q/k norms) before tensor t, in
+ * block order: their offsets in lp_layer.norms; t = LP_LAYER_NTENSORS gives the total. */
+static size_t vec_offset(const lp_config *c, int t) {
+    size_t off = 0;
+    for (int u = 0; u < t; u++) {
+        int shape[2], nd;
+        size_t n = lp_layer_tensor_shape(c, u, shape, &nd);
+        if (nd == 1) off += n;
+    }
+    return off;
+}
+
+static int is_vec(const lp_config *c, int t) {
+    int shape[2], nd;
+    lp_layer_tensor_shape(c, t, shape, &nd);
+    return nd == 1;
+}
+
+/* Free frozen layer l's fp32 block (its GEMM forms hold the matrices now): its 1-D tensors move to
+ * ly->norms and the tensor table points there; its matrices are marked released. */
 static void release_layer(lp_model *m, int l) {
     const lp_config *c = &m->cfg;
     lp_layer *ly = &m->layers[l];
-    ly->norms = lp_calloc(2 * (size_t)c->dim, sizeof(float), "allocating a frozen layer's norms");
-    memcpy(ly->norms, ly->params + lp_layer_tensor_offset(c, LP_ATTN_NORM), c->dim * sizeof(float));
-    memcpy(ly->norms + c->dim, ly->params + lp_layer_tensor_offset(c, LP_MLP_NORM), c->dim * sizeof(float));
+    ly->norms = lp_calloc(vec_offset(c, LP_LAYER_NTENSORS) + 1, sizeof(float), "allocating a frozen layer's norms");
+    for (int t = 0; t < LP_LAYER_NTENSORS; t++) {
+        int shape[2], nd;
+        size_t n = lp_layer_tensor_shape(c, t, shape, &nd);
+        if (nd == 1 && n) memcpy(ly->norms + vec_offset(c, t), ly->params + lp_layer_tensor_offset(c, t), n * sizeof(float));
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         lp_tensor *t = &m->tensors[i];
         if (t->layer != l) continue;
-        t->data = t->kind == LP_ATTN_NORM ? ly->norms : t->kind == LP_MLP_NORM ? ly->norms + c->dim : NULL;
+        t->data = is_vec(c, t->kind) ? ly->norms + vec_offset(c, t->kind) : NULL;
         t->released = t->data == NULL;
     }
     lp_free(ly->params);
@@ -92,7 +113,8 @@ void lp_model_release_frozen(lp_model *m) {
 
 const float *lp_layer_norm(const lp_model *m, int l, int t) {
     const lp_layer *ly = &m->layers[l];
-    if (ly->norms) return ly->norms + (t == LP_MLP_NORM ? m->cfg.dim : 0);
+    LP_ASSERT(is_vec(&m->cfg, t), "reading a layer matrix as a vector");
+    if (ly->norms) return ly->norms + vec_offset(&m->cfg, t);
     return ly->params ? ly->params + lp_layer_tensor_offset(&m->cfg, t) : NULL;
 }
 
@@ -168,7 +190,7 @@ static size_t layer_forms_bytes(const lp_model *m, int l) {
 
 size_t lp_layer_weight_bytes(const lp_model *m, int l) {
     const lp_layer *ly = &m->layers[l];
-    size_t fp32 = ly->params ? lp_layer_numel(&m->cfg) : ly->norms ? 2 * (size_t)m->cfg.dim : 0;
+    size_t fp32 = ly->params ? lp_layer_numel(&m->cfg) : ly->norms ? vec_offset(&m->cfg, LP_LAYER_NTENSORS) : 0;
     return fp32 * sizeof(float) + layer_forms_bytes(m, l);
 }
 

@@ -55,10 +55,16 @@ static int tensor_trainable(const lp_model *m, const char *name) {
  * lp_model_release_frozen; packed forms counted at 2 bytes a weight, oneDNN's padding aside):
  * fp32 4 a parameter; bf16 trainable 4 (master) + 2 (plain copy) + 2 + 2 (packed forward and
  * backward) a matrix weight; bf16 frozen 2 a matrix weight (packed forward before first_bwd, a
- * plain copy of the block from it on) + 4 a norm weight. */
+ * plain copy of the block from it on) + 4 a 1-D weight (norms, biases). */
 static size_t layer_weight_bytes(const lp_model *m, int l, int first_bwd) {
     const lp_config *c = &m->cfg;
-    size_t per = lp_layer_numel(c), norms = 2 * (size_t)c->dim, mats = per - norms;
+    size_t per = lp_layer_numel(c), norms = 0; /* 1-D tensors: norms, biases, q/k norms */
+    for (int t = 0; t < LP_LAYER_NTENSORS; t++) {
+        int shape[2], nd;
+        size_t n = lp_layer_tensor_shape(c, t, shape, &nd);
+        if (nd == 1) norms += n;
+    }
+    size_t mats = per - norms;
     if (m->precision != LP_BF16) return per * sizeof(float);
     if (m->layers[l].trainable) return per * (sizeof(float) + sizeof(lp_bf16)) + 2 * mats * sizeof(lp_bf16);
     return (l < first_bwd ? mats : per) * sizeof(lp_bf16) + norms * sizeof(float);
