@@ -6,9 +6,9 @@
 #ifndef LLAMAPRO_RUN_CONFIG_H
 #define LLAMAPRO_RUN_CONFIG_H
 
+#include "llamapro/check.h" /* LP_PATH_MAX */
 #include "llamapro/model.h"
 
-#define LP_PATH_MAX 1024
 #define LP_MAX_VAL_SETS 8
 
 typedef struct {

@@ -57,13 +57,13 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_engine_init(&e, rc, source, c, NULL);
     lp_model *m = &e.m;
     lp_mix_source src[LP_MIX_MAX];
-    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+    for (int i = 0, n = lp_mix_sources(rc->train_path, rc->train_split, rc->replay, src, LP_MIX_MAX); i < n; i++)
         lp_check_corpus_fits_model(m, src[i].path, src[i].split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(m, rc->val[i].path, rc->val[i].split, "[data] val");
 
     int B = e.B, T = e.T, M = e.M;
     int G = B * M * e.ly.dp;
-    lp_mixture *smp = lp_mixture_open(rc, T, G); /* one corpus or a weighted mixture (mixture.h) */
+    lp_mixture *smp = lp_mixture_open(rc->train_path, rc->train_split, rc->replay, rc->seed, T, G); /* one corpus or a weighted mixture (mixture.h) */
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
     long first_step = lp_run_ckpt_begin(&ck, rc, source, m, &e.pipe.opt, smp, c);

@@ -225,7 +225,7 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
      * first step (split over the ranks), so a corpus from another tokenizer is a one-line error
      * naming file, split and position instead of an out-of-bounds read. */
     lp_mix_source src[LP_MIX_MAX]; /* [data] train: one corpus or every source of a mixture */
-    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+    for (int i = 0, n = lp_mix_sources(rc->train_path, rc->train_split, rc->replay, src, LP_MIX_MAX); i < n; i++)
         lp_corpus_check_ids(src[i].path, src[i].split, m->cfg.vocab_size, c->world);
     for (int i = 0; i < rc->n_val; i++) lp_corpus_check_ids(rc->val[i].path, rc->val[i].split, m->cfg.vocab_size, c->world);
     install_handlers();
