@@ -79,6 +79,7 @@ typedef struct {
     size_t tokenizer_len;
     char *expansion_json;  /* /expansion record as JSON text, or NULL */
     int l0, l1;            /* layers [l0, l1) are held (params non-NULL); 0, L for a whole model */
+    const struct lp_tp *tp; /* tensor-parallel group whose shard the layers hold (tp.h), NULL: whole */
 } lp_model;
 
 /* Allocate a zeroed model of config `c` (all layers held) and build its tensor table; origins
