@@ -32,6 +32,7 @@ typedef struct {
     lp_gemm_shape shape[LP_CEILING_MAX_SHAPES];
     double gflops[LP_CEILING_MAX_SHAPES]; /* best rate seen per shape (0 before measuring) */
     double best;                          /* max over shapes: the ceiling, GFLOP/s */
+    int precision;                        /* lp_precision the probes run in (set after the shapes) */
 } lp_ceiling;
 
 /* The distinct GEMM shapes of one training step of model m (a skeleton is enough: config and

@@ -25,6 +25,9 @@ typedef struct {
     float *rstd2; /* [N] */
     float *h13;   /* [N, 2F]  w1 x | w3 x */
     float *hg;    /* [N, F]   silu(w1 x) * w3 x */
+    /* precision bf16: the GEMM inputs in bf16. ln1, ln2 and hg are then bf16 only (their fp32
+     * buffers are NULL): nothing but GEMMs reads them. */
+    lp_bf16 *ln1h, *attyh, *ln2h, *hgh;
 } lp_layer_acts;
 
 typedef struct {
@@ -47,11 +50,15 @@ typedef struct {
     float *dhg, *dh13, *dln2, *dxmid, *datty, *dqkv, *dln1; /* see block.c */
     float *datt_scratch;   /* [threads, T, T] */
     int dres_cur;          /* which dres holds the gradient w.r.t. the current layer's output */
+    lp_precision precision; /* the model's precision when allocated */
+    lp_bf16 *lnfh;         /* bf16: final norm output [N, C] (head only) */
+    lp_bf16 *douth, *dh13h, *dxmidh, *dqkvh, *dlogitsh; /* bf16 backward scratch: GEMM inputs */
 } lp_acts;
 
 /* Allocate activations for up to B sequences of up to T tokens (T <= max_seq_len) for the layers
  * the model holds (m->l0..m->l1; head buffers when it holds the final norm). Layers before
- * lp_model_first_backward_layer(m) share one slot, so set trainable flags first. Backward scratch
+ * lp_model_first_backward_layer(m) share one slot, so set trainable flags first. The buffers
+ * follow m->precision (bf16 GEMM inputs), so set the precision first too. Backward scratch
  * is allocated when some held layer needs a backward (or the head has trainable tensors). */
 void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T);
 /* The same, but borrowing the backward scratch of `scratch` (same model and capacity): a pipeline
@@ -66,6 +73,10 @@ size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int 
 /* Whether a holder of layers [l0, l1) (+ head) runs any backward: some layer >= first_bwd, or a
  * trainable head tensor. */
 int lp_acts_needs_backward(const lp_model *m, int l0, int l1, int head);
+
+/* Seconds the blocks spent in attention (forward and backward kernels) since the process started:
+ * a profile counter beside lp_gemm_seconds (gemm.h), for per-phase breakdowns. */
+double lp_attention_seconds(void);
 
 /* One layer: resid[l] -> resid[l+1] for the first a->cur_B * a->cur_T rows. */
 void lp_block_forward(const lp_model *m, lp_acts *a, int l);

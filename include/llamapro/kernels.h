@@ -6,6 +6,8 @@
 #ifndef LLAMAPRO_KERNELS_H
 #define LLAMAPRO_KERNELS_H
 
+#include "llamapro/gemm.h" /* lp_bf16 */
+
 /* ---- embedding ---------------------------------------------------------------------------- */
 /* out[N,C] = table[tokens[n], :]. */
 void lp_embedding_forward(float *out, const int *tokens, const float *table, int N, int C);
@@ -41,6 +43,13 @@ void lp_attention_backward(float *dqkv, float *scratch, const float *dy, const f
 /* ---- SwiGLU: g = silu(h1) * h3, with h13[N, 2F] = [h1 | h3] per row -------------------------- */
 void lp_swiglu_forward(float *g, const float *h13, int N, int F);
 void lp_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F);
+/* The same math writing bf16 (precision bf16: the outputs only feed GEMMs). */
+void lp_swiglu_forward_bf16(lp_bf16 *g, const float *h13, int N, int F);
+void lp_swiglu_backward_bf16(lp_bf16 *dh13, const float *dg, const float *h13, int N, int F);
+
+/* ---- RMSNorm writing bf16 (rmsnorm_bf16.c): lp_rmsnorm_forward's statistics in double, its
+ * output rounded once to bf16 for the next GEMM; rstd stays fp32 for backward. -------------- */
+void lp_rmsnorm_forward_bf16(lp_bf16 *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
 
 /* ---- softmax cross-entropy over V classes ---------------------------------------------------- */
 /* losses[n] = logsumexp(logits[n]) - logits[n, targets[n]]; rows with target < 0 get 0 and are

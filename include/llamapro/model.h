@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llamapro/gemm.h"
+
 typedef struct {
     int dim;          /* C: model width */
     int hidden_dim;   /* F: SwiGLU hidden width */
@@ -64,7 +66,18 @@ typedef struct {
     int marked_trainable; /* the layer's `trainable` flag in a model file: set by lp_model_load and
                            * by expand; a record only, it allocates no gradients */
     char origin[32];   /* "base:3" or "copy-of:3" */
+    /* precision bf16 (lp_model_set_precision): the weight matrices' GEMM forms. Every held layer
+     * keeps its four weight groups pre-packed in bf16 for the forward product y = x W^T; a layer
+     * that runs a backward pass also keeps them packed for dx = dy W; a trainable layer also keeps
+     * a plain bf16 copy of its block (what its packed forms are refreshed from; the
+     * weight-gradient GEMMs never read weights). */
+    lp_bf16 *wbf16;       /* [lp_layer_numel] same layout as params, or NULL */
+    lp_packed *packed[4]; /* forward, by LP_G_QKV.. group, or NULL */
+    lp_packed *packed_bwd[4]; /* input gradient, by group, or NULL */
 } lp_layer;
+
+/* The four weight groups of a layer, one GEMM each: wq|wk|wv, wo, w1|w3, w2. */
+enum { LP_G_QKV, LP_G_WO, LP_G_W13, LP_G_W2, LP_G_N };
 
 typedef struct {
     lp_config cfg;
@@ -79,6 +92,9 @@ typedef struct {
     size_t tokenizer_len;
     char *expansion_json;  /* /expansion record as JSON text, or NULL */
     int l0, l1;            /* layers [l0, l1) are held (params non-NULL); 0, L for a whole model */
+    lp_precision precision; /* GEMM precision (lp_model_set_precision); LP_FP32 after alloc */
+    lp_bf16 *output_bf16;  /* [V, C] bf16 copy of the LM head (bf16 and head held), or NULL */
+    lp_packed *output_packed; /* the LM head packed for the logits product, or NULL */
     const struct lp_tp *tp; /* tensor-parallel group whose shard the layers hold (tp.h), NULL: whole */
 } lp_model;
 
@@ -115,6 +131,26 @@ int lp_model_any_trainable(const lp_model *m);
 void lp_model_zero_grads(lp_model *m);
 /* Parameter counts: all, trainable. */
 size_t lp_model_numel(const lp_model *m, int trainable_only);
+
+/* Set the model's GEMM precision. For bf16, make the GEMM forms of every held weight matrix (see
+ * lp_layer; the fp32 masters stay: the optimizer, checkpoints and the final model read them),
+ * packed for row count M (B*T of the run; other row counts reuse the layout); layers from
+ * lp_model_first_backward_layer on also get the backward forms, so set trainable flags first and
+ * call before the first pass. fp32 has no forms (its GEMMs read the masters). User error (one
+ * line) if the CPU cannot run bf16 matmuls. */
+void lp_model_set_precision(lp_model *m, lp_precision p, int M);
+/* Refresh the GEMM forms (bf16 copy, packed weights) of trainable tensors from their fp32
+ * masters: after every optimizer step and after loading parameters. No-op without forms. */
+void lp_model_sync_forms(lp_model *m);
+/* Bytes held by the GEMM forms (bf16 copies and packed weights). */
+size_t lp_model_forms_bytes(const lp_model *m);
+/* Layer l's weight group g (LP_G_*) in the model's precision, y[M, out] = x[M, in] W^T + beta y,
+ * x float (fp32) or lp_bf16 (bf16); in and out are the group's widths. */
+void lp_layer_linear(const lp_model *m, int l, int g, int M, const void *x, float beta, float *y);
+/* Its input gradient dx[M, in] = dy[M, out] W (dy float or lp_bf16 as above). */
+void lp_layer_linear_backward(const lp_model *m, int l, int g, int M, const void *dy, float beta, float *dx);
+/* Widths of group g: *in, *out. */
+void lp_group_dims(const lp_config *c, int g, int *in, int *out);
 
 /* Fill with the scaled-normal initialisation Llama uses (std 0.02; wo and w2 scaled by
  * 1/sqrt(2L)); norms are 1. Deterministic in `seed`. */

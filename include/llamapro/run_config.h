@@ -47,6 +47,7 @@ typedef struct {
     int eval_every, eval_tokens, ckpt_every, keep_last;
     char resume[16];       /* auto | never */
     double max_minutes;
+    char precision[8];     /* fp32 | bf16: GEMM precision (bf16: fp32 masters, optimizer, reductions) */
     /* the text it was read from plus overrides, for checkpoints */
     char *text;
 } lp_run_config;

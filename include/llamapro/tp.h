@@ -14,7 +14,8 @@
  * The block then runs the tp = 1 code on its local heads and hidden units; the residual stream,
  * RMSNorm, RoPE and softmax are local and replicated. The products whose inner dimension is split
  * (wo and w2 forward; the input gradients through w13 and wqkv backward) give partial sums that
- * one all-reduce over tp_comm completes (lp_tp_gemm_sum): two per block forward, two backward.
+ * one all-reduce over tp_comm completes (lp_layer_linear in the model's precision, or
+ * lp_tp_gemm_sum): two per block forward, two backward.
  * Weight gradients need no communication.
  *
  * Two implementations of that distributed product are kept and measured (lp_tp_measure):
@@ -73,6 +74,19 @@ void lp_tp_shard(lp_model *m, const lp_tp *t);
  * full may be NULL elsewhere); lp_tp_tensor_take cuts this rank's shard out of a full tensor. */
 void lp_tp_tensor_gather(const lp_tp *t, const lp_tensor *ts, const float *shard, float *full);
 void lp_tp_tensor_take(const lp_tp *t, const lp_tensor *ts, const float *full, float *shard);
+
+/* Widths of layer weight group g (LP_G_*) in a rank's shard: lp_group_dims with the split
+ * dimension divided by tp. */
+void lp_tp_group_dims(const lp_config *c, int tp, int g, int *in, int *out);
+/* Whether the product of group g splits its inner dimension over the group (so its result is a
+ * partial sum): wo and w2 forward (y = x W^T), wq|wk|wv and w1|w3 input gradient (dx = dy W). */
+static inline int lp_tp_partial(int g, int backward) {
+    return backward ? g == LP_G_QKV || g == LP_G_W13 : g == LP_G_WO || g == LP_G_W2;
+}
+/* Complete a partial sum y[n] computed with beta_r = lp_tp_beta(t, beta) on every rank: one
+ * in-place MPI_Allreduce over the group (C = beta C + sum_r partial_r). No-op for tp = 1. */
+static inline float lp_tp_beta(const lp_tp *t, float beta) { return t && t->tp > 1 && t->rank > 0 ? 0.0f : beta; }
+void lp_tp_allreduce(const lp_tp *t, float *y, size_t n);
 
 /* The distributed product: C[M,N] = beta * C + sum over the group of A_r[M,K] op(B_r) with
  * op(B) = B[N,K]^T (trans_b) or B[K,N]; K is each rank's slice of the inner dimension. Local

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/gemm.h"
 #include "llamapro/cli.h"
 #include "llamapro/decode.h"
 #include "llamapro/model_file.h"
@@ -13,14 +14,15 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llamapro generate --model M.h5 (--prompt TEXT | --prompt-ids 1,2,3) [--tokens N]\n"
-            "                         [--temperature T] [--seed S] [--print-ids]\n\n"
+            "                         [--temperature T] [--seed S] [--print-ids] [--precision fp32|bf16]\n\n"
             "Continues the prompt with up to N new tokens (default 64; stops at the end-of-sequence\n"
             "token or the model's max_seq_len). --temperature 0 is greedy (the most likely token each\n"
             "step); otherwise tokens are drawn from softmax(logits / T) (default T = 0.8) with a\n"
             "generator seeded by --seed (default 1): the same seed gives the same text.\n"
             "--prompt is tokenized with the model's embedded tokenizer (SentencePiece or byte-level BPE)\n"
             "and starts with its BOS (<|endoftext|> for one that has none, such as Qwen's); --prompt-ids takes ids as they are (models without a tokenizer). --print-ids prints\n"
-            "the generated ids, comma-separated, instead of text.\n");
+            "the generated ids, comma-separated, instead of text. --precision bf16 runs the GEMMs on\n"
+            "bf16 inputs with fp32 accumulation (oneDNN), as [run] precision = bf16 trains; default fp32.\n");
 }
 
 int lp_cmd_generate(int argc, char **argv) {
@@ -29,9 +31,9 @@ int lp_cmd_generate(int argc, char **argv) {
                                          {"prompt-ids", required_argument, 0, 'i'}, {"tokens", required_argument, 0, 'n'},
                                          {"temperature", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
                                          {"print-ids", no_argument, 0, 'P'},   {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"precision", required_argument, 0, 'x'}, {0, 0, 0, 0}};
     const char *model = NULL, *prompt = NULL, *prompt_ids = NULL;
-    int ntok = 64, print_ids = 0, o;
+    int ntok = 64, print_ids = 0, o, prec = LP_FP32;
     double temp = 0.8;
     unsigned long long seed = 1;
     while ((o = getopt_long(argc, argv, "m:p:i:n:t:s:Ph", opts, NULL)) != -1) {
@@ -44,6 +46,9 @@ int lp_cmd_generate(int argc, char **argv) {
         case 't': temp = lp_flag_double("--temperature", optarg, 0, 1e6); break;
         case 's': seed = (unsigned long long)lp_flag_int("--seed", optarg, 0, 9223372036854775807LL); break;
         case 'P': print_ids = 1; break;
+        case 'x': prec = lp_precision_parse(optarg);
+            if (prec < 0) lp_user_error("--precision: expected fp32 or bf16, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: lp_user_error("generate: unknown option (see llamapro generate --help)");
         }
@@ -52,6 +57,7 @@ int lp_cmd_generate(int argc, char **argv) {
         lp_user_error("generate: --model and exactly one of --prompt / --prompt-ids are required (see --help)");
     lp_model m;
     lp_model_load(&m, model, MPI_COMM_WORLD);
+    lp_model_set_precision(&m, prec, 1);
     const lp_config *c = &m.cfg;
     char err[256];
     lp_tokenizer *tok = NULL;

@@ -57,7 +57,7 @@ static void usage(FILE *f) {
             "  --mem-bw-gbs X        memory bandwidth of one rank for the optimizer (default 10)\n"
             "  --node-mem-gb X       memory of a node (default: this machine's)\n"
             "  --runtime-mb X        resident memory of a rank besides model state and activations\n"
-            "                        (MPI, libraries, buffers; default 34, measured here for llamapro train)\n"
+            "                        (MPI, libraries, buffers; default 41, measured here for llamapro train)\n"
             "  --net FILE.json       links from `llamapro bench --network --json FILE`\n"
             "  --latency-us X, --bandwidth-gbs X              link between nodes (default 20 us, 1 GB/s)\n"
             "  --intra-latency-us X, --intra-bandwidth-gbs X  link inside a node (default 1 us, 5 GB/s)\n"
@@ -156,7 +156,7 @@ int lp_cmd_plan(int argc, char **argv) {
     const char *config = NULL, *net_file = NULL, *json = NULL;
     int expand = 0, nodes[MAX_LIST] = {1}, n_nodes = 1, rpn = 1, threads = 0, pps[MAX_LIST], n_pp = 0, tps[MAX_LIST] = {1}, n_tp = 1, mbs[MAX_LIST],
         n_mb = 0, G = 0, weak = 0, scheds[2] = {LP_SCHED_1F1B, LP_SCHED_GPIPE}, n_sched = 2, top = 5, detail = 0, o;
-    double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = 34e6;
+    double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = 41e6; /* 34 before libdnnl was linked */
     lp_net net = {.inter = {20e-6, 1e9}, .intra = {1e-6, 5e9}};
     double lat = 0, bw = 0, ilat = 0, ibw = 0, rates[6] = {0};
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {

@@ -64,6 +64,7 @@ static const field fields[] = {
     I("run", "ckpt_every", ckpt_every, 0, 1e9), I("run", "keep_last", keep_last, 1, 1e6),
     S("run", "resume", resume, "auto|never"),
     D("run", "max_minutes", max_minutes, 0, 1e9),
+    S("run", "precision", precision, "fp32|bf16"),
 };
 
 void lp_run_config_defaults(lp_run_config *rc) {
@@ -94,6 +95,7 @@ void lp_run_config_defaults(lp_run_config *rc) {
     rc->ckpt_every = 200;
     rc->keep_last = 3;
     snprintf(rc->resume, sizeof rc->resume, "auto");
+    snprintf(rc->precision, sizeof rc->precision, "fp32");
 }
 
 static const field *find(const char *section, const char *key) {

@@ -7,23 +7,32 @@
 #include "llamapro/kernels.h"
 
 #define F32(n, what) lp_calloc((size_t)(n), sizeof(float), what)
+#define BF16(n, what) lp_calloc((size_t)(n), sizeof(lp_bf16), what)
 
-static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, int T) {
+static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, int T, int bf16) {
     int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
-    s->ln1 = F32(N * c->dim, "allocating activations");
     s->rstd1 = F32(N, "allocating activations");
     s->qkv = F32(N * QKV, "allocating activations");
     s->att = F32((size_t)B * c->n_heads * T * T, "allocating attention probabilities");
     s->atty = F32(N * c->n_heads * hd, "allocating activations");
     s->xmid = F32(N * c->dim, "allocating activations");
-    s->ln2 = F32(N * c->dim, "allocating activations");
     s->rstd2 = F32(N, "allocating activations");
     s->h13 = F32(N * 2 * c->hidden_dim, "allocating activations");
-    s->hg = F32(N * c->hidden_dim, "allocating activations");
+    if (bf16) {
+        s->ln1h = BF16(N * c->dim, "allocating activations");
+        s->attyh = BF16(N * c->n_heads * hd, "allocating activations");
+        s->ln2h = BF16(N * c->dim, "allocating activations");
+        s->hgh = BF16(N * c->hidden_dim, "allocating activations");
+    } else {
+        s->ln1 = F32(N * c->dim, "allocating activations");
+        s->ln2 = F32(N * c->dim, "allocating activations");
+        s->hg = F32(N * c->hidden_dim, "allocating activations");
+    }
 }
 
 static void slot_free(lp_layer_acts *s) {
-    float *p[] = {s->ln1, s->rstd1, s->qkv, s->att, s->atty, s->xmid, s->ln2, s->rstd2, s->h13, s->hg};
+    void *p[] = {s->ln1, s->rstd1, s->qkv, s->att, s->atty, s->xmid, s->ln2, s->rstd2, s->h13, s->hg,
+                 s->ln1h, s->attyh, s->ln2h, s->hgh};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
 }
 
@@ -76,13 +85,16 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
     a->first_bwd = lp_model_first_backward_layer(m);
     a->n_slots = n_slots_for(a->l0, a->l1, a->first_bwd);
     a->slots = lp_calloc((size_t)a->n_slots + 1, sizeof(lp_layer_acts), "allocating activation slots");
-    for (int s = 0; s < a->n_slots; s++) slot_alloc(&a->slots[s], c, N, B, T);
+    a->precision = m->precision;
+    int bf16 = m->precision == LP_BF16;
+    for (int s = 0; s < a->n_slots; s++) slot_alloc(&a->slots[s], c, N, B, T, bf16);
     a->resid = F32((size_t)(a->l1 - a->l0 + 1) * N * c->dim, "allocating the residual stream");
     if (a->head) {
         a->lnf = F32(N * c->dim, "allocating activations");
         a->rstdf = F32(N, "allocating activations");
         a->logits = F32(N * c->vocab_size, "allocating logits");
         a->losses = F32(N, "allocating losses");
+        if (bf16) a->lnfh = BF16(N * c->dim, "allocating activations");
     }
     a->rope_cos = F32((size_t)T * hd / 2, "allocating the RoPE table");
     a->rope_sin = F32((size_t)T * hd / 2, "allocating the RoPE table");
@@ -93,6 +105,8 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
         a->dhg = scratch->dhg, a->dh13 = scratch->dh13, a->dln1 = scratch->dln1, a->dln2 = scratch->dln2;
         a->dxmid = scratch->dxmid, a->datty = scratch->datty, a->dqkv = scratch->dqkv;
         a->datt_scratch = scratch->datt_scratch;
+        a->douth = scratch->douth, a->dh13h = scratch->dh13h, a->dxmidh = scratch->dxmidh, a->dqkvh = scratch->dqkvh;
+        a->dlogitsh = scratch->dlogitsh;
         a->shared_scratch = 1;
     } else if (lp_acts_needs_backward(m, a->l0, a->l1, a->head)) {
         a->dres[0] = F32(N * c->dim, "allocating gradient scratch");
@@ -105,6 +119,13 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
         a->datty = F32(N * c->n_heads * hd, "allocating gradient scratch");
         a->dqkv = F32(N * QKV, "allocating gradient scratch");
         a->datt_scratch = F32((size_t)omp_get_max_threads() * T * T, "allocating gradient scratch");
+        if (bf16) {
+            a->douth = BF16(N * c->dim, "allocating gradient scratch");
+            a->dh13h = BF16(N * 2 * c->hidden_dim, "allocating gradient scratch");
+            a->dxmidh = BF16(N * c->dim, "allocating gradient scratch");
+            a->dqkvh = BF16(N * QKV, "allocating gradient scratch");
+            if (a->head) a->dlogitsh = BF16(N * c->vocab_size, "allocating gradient scratch");
+        }
     }
 }
 
@@ -114,16 +135,31 @@ void lp_acts_free(lp_acts *a) {
     if (!a->slots) return;
     for (int s = 0; s < a->n_slots; s++) slot_free(&a->slots[s]);
     lp_free(a->slots);
-    float *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin};
+    void *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin, a->lnfh};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
     if (!a->shared_scratch) {
-        float *q[] = {a->dres[0], a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->datt_scratch};
+        void *q[] = {a->dres[0], a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->datt_scratch,
+                     a->douth, a->dh13h, a->dxmidh, a->dqkvh, a->dlogitsh};
         for (size_t i = 0; i < sizeof q / sizeof *q; i++) lp_free(q[i]);
     }
     memset(a, 0, sizeof *a);
 }
 
 size_t lp_acts_bytes(const lp_acts *a, const lp_model *m) {
-    return lp_acts_plan_bytes(&m->cfg, a->B, a->T, a->l0, a->l1, a->head, a->first_bwd,
-                              a->dres[0] != NULL && !a->shared_scratch);
+    const lp_config *c = &m->cfg;
+    int scratch = a->dres[0] != NULL && !a->shared_scratch;
+    size_t b = lp_acts_plan_bytes(c, a->B, a->T, a->l0, a->l1, a->head, a->first_bwd, scratch);
+    if (a->precision != LP_BF16) return b;
+    /* bf16: per slot ln1, ln2, hg in bf16 instead of fp32, plus atty in bf16; the head's lnf and
+     * the backward GEMM inputs in bf16 besides their fp32 buffers */
+    size_t N = (size_t)a->B * a->T;
+    int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd, Y = c->n_heads * hd;
+    size_t per_slot = N * (2 * (size_t)c->dim + c->hidden_dim);
+    b -= (size_t)a->n_slots * per_slot * sizeof(float);
+    b += (size_t)a->n_slots * (per_slot + N * Y) * sizeof(lp_bf16);
+    if (a->head) b += N * c->dim * sizeof(lp_bf16);
+    if (scratch)
+        b += N * (2 * (size_t)c->dim + 2 * (size_t)c->hidden_dim + QKV + (a->head ? (size_t)c->vocab_size : 0)) *
+             sizeof(lp_bf16);
+    return b;
 }

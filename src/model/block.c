@@ -4,12 +4,24 @@
  *   xmid = x + atty Wo^T        ln2 = rmsnorm(xmid)               h13 = ln2 W13^T
  *   hg = silu(h1) * h3          out = xmid + hg W2^T
  * Wqkv = wq|wk|wv and W13 = w1|w3 are contiguous in the layer block (model.h), one GEMM each.
+ *
+ * Precision bf16 (mixed, as on GPUs): every GEMM reads bf16 inputs and accumulates and writes
+ * fp32; RMSNorm statistics, RoPE, attention (softmax), the residual stream, the backward's
+ * residual gradients and all weight-gradient sums stay fp32. The producing kernel writes a GEMM
+ * input in bf16 directly where it is the only reader (RMSNorm, SwiGLU); fp32 values that other
+ * kernels also read (attention output, residual gradients) get one conversion pass.
  */
+#include <omp.h>
+
 #include "llamapro/check.h"
 #include "llamapro/forward.h"
 #include "llamapro/gemm.h"
 #include "llamapro/kernels.h"
 #include "llamapro/tp.h"
+
+static double attention_seconds;
+
+double lp_attention_seconds(void) { return attention_seconds; }
 
 /* see lp_acts: one slot shared by the held layers before first_bwd, then one per layer */
 static lp_layer_acts *slot(lp_acts *a, int l) {
@@ -20,13 +32,13 @@ static lp_layer_acts *slot(lp_acts *a, int l) {
 }
 
 typedef struct {
-    int N, C, F, H, KV, hd, QKV, Y;
-    const float *attn_norm, *wqkv, *wo, *mlp_norm, *w13, *w2;
+    int N, C, F, H, KV, hd, QKV, Y, bf;
+    const float *attn_norm, *mlp_norm;
 } dims;
 
 /* Under tensor parallelism (tp.h) the layer block holds this rank's H/tp heads, KV/tp kv heads and
- * F/tp hidden units: the same code runs on those, and lp_tp_gemm_sum completes the products whose
- * inner dimension is split. tp = 1: the whole block, lp_tp_gemm_sum is lp_gemm. */
+ * F/tp hidden units: the same code runs on those, and lp_layer_linear(_backward) completes the
+ * products whose inner dimension is split. */
 static dims dims_of(const lp_model *m, const lp_acts *a, const float *p) {
     const lp_config *c = &m->cfg;
     int tp = lp_tp_size(m->tp);
@@ -39,13 +51,32 @@ static dims dims_of(const lp_model *m, const lp_acts *a, const float *p) {
     d.hd = lp_head_dim(c);
     d.QKV = (d.H + 2 * d.KV) * d.hd;
     d.Y = d.H * d.hd;
+    d.bf = m->precision == LP_BF16;
+    LP_ASSERT(a->precision == m->precision, "running a model with activations of another precision");
     d.attn_norm = p + lp_tp_layer_offset(c, tp, LP_ATTN_NORM);
-    d.wqkv = p + lp_tp_layer_offset(c, tp, LP_WQ);
-    d.wo = p + lp_tp_layer_offset(c, tp, LP_WO);
     d.mlp_norm = p + lp_tp_layer_offset(c, tp, LP_MLP_NORM);
-    d.w13 = p + lp_tp_layer_offset(c, tp, LP_W1);
-    d.w2 = p + lp_tp_layer_offset(c, tp, LP_W2);
     return d;
+}
+
+/* A GEMM input: the bf16 buffer in bf16, the fp32 one otherwise. */
+#define IN(d, f32, h16) ((d).bf ? (const void *)(h16) : (const void *)(f32))
+
+/* bf16 copy of an fp32 GEMM input that other kernels read in fp32; fp32: the buffer itself. */
+static const void *as_input(const dims *d, lp_bf16 *h, const float *f, size_t n) {
+    if (!d->bf) return f;
+    lp_to_bf16(h, f, n);
+    return h;
+}
+
+/* dst = src, over the threads (a residual row block is 4 MB at the bench's size) */
+static void copy(float *restrict dst, const float *restrict src, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+static void rmsnorm(const dims *d, float *y, lp_bf16 *yh, float *rstd, const float *x, const float *w, float eps) {
+    if (d->bf) lp_rmsnorm_forward_bf16(yh, rstd, x, w, d->N, d->C, eps);
+    else lp_rmsnorm_forward(y, rstd, x, w, d->N, d->C, eps);
 }
 
 void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
@@ -55,18 +86,22 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
     float *out = a->resid + (size_t)(l + 1 - a->l0) * NC;
     int B = a->cur_B, T = a->cur_T;
+    float eps = m->cfg.norm_eps;
 
-    lp_rmsnorm_forward(s->ln1, s->rstd1, x, d.attn_norm, d.N, d.C, m->cfg.norm_eps);
-    lp_gemm(0, 1, d.N, d.QKV, d.C, 1.0f, s->ln1, d.C, d.wqkv, d.C, 0.0f, s->qkv, d.QKV);   /* [N,QKV] */
+    rmsnorm(&d, s->ln1, s->ln1h, s->rstd1, x, d.attn_norm, eps);
+    lp_layer_linear(m, l, LP_G_QKV, d.N, IN(d, s->ln1, s->ln1h), 0.0f, s->qkv);          /* [N,QKV] */
     lp_rope_apply(s->qkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, +1); /* q and k */
+    double t0 = omp_get_wtime();
     lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);                 /* [N,Y] */
-    for (size_t i = 0; i < (size_t)d.N * d.C; i++) s->xmid[i] = x[i];
-    lp_tp_gemm_sum(m->tp, 1, d.N, d.C, d.Y, s->atty, d.Y, d.wo, d.Y, 1.0f, s->xmid, d.C);     /* x + atty wo^T */
-    lp_rmsnorm_forward(s->ln2, s->rstd2, s->xmid, d.mlp_norm, d.N, d.C, m->cfg.norm_eps);
-    lp_gemm(0, 1, d.N, 2 * d.F, d.C, 1.0f, s->ln2, d.C, d.w13, d.C, 0.0f, s->h13, 2 * d.F); /* [N,2F] */
-    lp_swiglu_forward(s->hg, s->h13, d.N, d.F);
-    for (size_t i = 0; i < (size_t)d.N * d.C; i++) out[i] = s->xmid[i];
-    lp_tp_gemm_sum(m->tp, 1, d.N, d.C, d.F, s->hg, d.F, d.w2, d.F, 1.0f, out, d.C);           /* xmid + hg w2^T */
+    attention_seconds += omp_get_wtime() - t0;
+    copy(s->xmid, x, (size_t)d.N * d.C);
+    lp_layer_linear(m, l, LP_G_WO, d.N, as_input(&d, s->attyh, s->atty, (size_t)d.N * d.Y), 1.0f, s->xmid); /* x + atty wo^T */
+    rmsnorm(&d, s->ln2, s->ln2h, s->rstd2, s->xmid, d.mlp_norm, eps);
+    lp_layer_linear(m, l, LP_G_W13, d.N, IN(d, s->ln2, s->ln2h), 0.0f, s->h13);          /* [N,2F] */
+    if (d.bf) lp_swiglu_forward_bf16(s->hgh, s->h13, d.N, d.F);
+    else lp_swiglu_forward(s->hg, s->h13, d.N, d.F);
+    copy(out, s->xmid, (size_t)d.N * d.C);
+    lp_layer_linear(m, l, LP_G_W2, d.N, IN(d, s->hg, s->hgh), 1.0f, out);                /* xmid + hg w2^T */
 }
 
 void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
@@ -77,21 +112,25 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     const float *dout = a->dres[a->dres_cur];
     float *dx = a->dres[1 - a->dres_cur];
     int B = a->cur_B, T = a->cur_T;
+    size_t nc = (size_t)d.N * d.C;
 
     /* MLP: dhg = dout w2 ; dh13 = swiglu'(dhg) ; dln2 = dh13 W13 ; dxmid = dout + rmsnorm'(dln2) */
-    lp_gemm(0, 0, d.N, d.F, d.C, 1.0f, dout, d.C, d.w2, d.F, 0.0f, a->dhg, d.F);
-    lp_swiglu_backward(a->dh13, a->dhg, s->h13, d.N, d.F);
-    lp_tp_gemm_sum(m->tp, 0, d.N, d.C, 2 * d.F, a->dh13, 2 * d.F, d.w13, d.C, 0.0f, a->dln2, d.C);
-    for (size_t i = 0; i < (size_t)d.N * d.C; i++) a->dxmid[i] = dout[i];
+    lp_layer_linear_backward(m, l, LP_G_W2, d.N, as_input(&d, a->douth, dout, nc), 0.0f, a->dhg);
+    if (d.bf) lp_swiglu_backward_bf16(a->dh13h, a->dhg, s->h13, d.N, d.F);
+    else lp_swiglu_backward(a->dh13, a->dhg, s->h13, d.N, d.F);
+    lp_layer_linear_backward(m, l, LP_G_W13, d.N, IN(d, a->dh13, a->dh13h), 0.0f, a->dln2);
+    copy(a->dxmid, dout, nc);
     lp_rmsnorm_backward_input(a->dxmid, a->dln2, s->xmid, d.mlp_norm, s->rstd2, d.N, d.C, 1);
 
     /* attention: datty = dxmid wo ; dqkv = attention'(datty) with RoPE rotated back ;
      * dln1 = dqkv Wqkv ; dx = dxmid + rmsnorm'(dln1) */
-    lp_gemm(0, 0, d.N, d.Y, d.C, 1.0f, a->dxmid, d.C, d.wo, d.Y, 0.0f, a->datty, d.Y);
+    lp_layer_linear_backward(m, l, LP_G_WO, d.N, as_input(&d, a->dxmidh, a->dxmid, nc), 0.0f, a->datty);
+    double t0 = omp_get_wtime();
     lp_attention_backward(a->dqkv, a->datt_scratch, a->datty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);
+    attention_seconds += omp_get_wtime() - t0;
     lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
-    lp_tp_gemm_sum(m->tp, 0, d.N, d.C, d.QKV, a->dqkv, d.QKV, d.wqkv, d.C, 0.0f, a->dln1, d.C);
-    for (size_t i = 0; i < (size_t)d.N * d.C; i++) dx[i] = a->dxmid[i];
+    lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);
+    copy(dx, a->dxmid, nc);
     lp_rmsnorm_backward_input(dx, a->dln1, x, d.attn_norm, s->rstd1, d.N, d.C, 1);
     a->dres_cur = 1 - a->dres_cur;
 }
@@ -105,15 +144,17 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
     const float *dout = a->dres[1 - a->dres_cur]; /* lp_block_backward_input flipped dres_cur */
-
-    lp_gemm(1, 0, d.C, d.F, d.N, 1.0f, dout, d.C, s->hg, d.F, 1.0f,
-            g + lp_tp_layer_offset(c, lp_tp_size(m->tp), LP_W2), d.F);                                  /* dW2 [C,F] */
-    lp_gemm(1, 0, 2 * d.F, d.C, d.N, 1.0f, a->dh13, 2 * d.F, s->ln2, d.C, 1.0f,
-            g + lp_tp_layer_offset(c, lp_tp_size(m->tp), LP_W1), d.C);                                  /* dW13 [2F,C] */
-    lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, lp_tp_size(m->tp), LP_MLP_NORM), a->dln2, s->xmid, s->rstd2, d.N, d.C);
-    lp_gemm(1, 0, d.C, d.Y, d.N, 1.0f, a->dxmid, d.C, s->atty, d.Y, 1.0f,
-            g + lp_tp_layer_offset(c, lp_tp_size(m->tp), LP_WO), d.Y);                                  /* dWo [C,Y] */
-    lp_gemm(1, 0, d.QKV, d.C, d.N, 1.0f, a->dqkv, d.QKV, s->ln1, d.C, 1.0f,
-            g + lp_tp_layer_offset(c, lp_tp_size(m->tp), LP_WQ), d.C);                                  /* dWqkv [QKV,C] */
-    lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, lp_tp_size(m->tp), LP_ATTN_NORM), a->dln1, x, s->rstd1, d.N, d.C);
+    lp_precision p = m->precision;
+    int tp = lp_tp_size(m->tp);
+    /* bf16: the inputs' bf16 forms, all left by the forward pass and lp_block_backward_input */
+    lp_gemm_ex(p, 1, 0, d.C, d.F, d.N, 1.0f, IN(d, dout, a->douth), d.C, IN(d, s->hg, s->hgh), d.F, NULL, 1.0f,
+               g + lp_tp_layer_offset(c, tp, LP_W2), d.F);                               /* dW2 [C,F] */
+    lp_gemm_ex(p, 1, 0, 2 * d.F, d.C, d.N, 1.0f, IN(d, a->dh13, a->dh13h), 2 * d.F, IN(d, s->ln2, s->ln2h), d.C, NULL,
+               1.0f, g + lp_tp_layer_offset(c, tp, LP_W1), d.C);                         /* dW13 [2F,C] */
+    lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, tp, LP_MLP_NORM), a->dln2, s->xmid, s->rstd2, d.N, d.C);
+    lp_gemm_ex(p, 1, 0, d.C, d.Y, d.N, 1.0f, IN(d, a->dxmid, a->dxmidh), d.C, IN(d, s->atty, s->attyh), d.Y, NULL, 1.0f,
+               g + lp_tp_layer_offset(c, tp, LP_WO), d.Y);                               /* dWo [C,Y] */
+    lp_gemm_ex(p, 1, 0, d.QKV, d.C, d.N, 1.0f, IN(d, a->dqkv, a->dqkvh), d.QKV, IN(d, s->ln1, s->ln1h), d.C, NULL, 1.0f,
+               g + lp_tp_layer_offset(c, tp, LP_WQ), d.C);                               /* dWqkv [QKV,C] */
+    lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, tp, LP_ATTN_NORM), a->dln1, x, s->rstd1, d.N, d.C);
 }

@@ -58,12 +58,17 @@ double lp_ceiling_measure(lp_ceiling *c, int reps) {
         float *d = lp_calloc(nc, sizeof(float), "allocating the GEMM ceiling probe");
         for (size_t j = 0; j < na; j++) a[j] = (float)((j * 7) % 13) * 0.01f;
         for (size_t j = 0; j < nb; j++) b[j] = (float)((j * 5) % 11) * 0.01f;
+        int bf = c->precision == LP_BF16; /* bf16 probes: the run's GEMMs read bf16 inputs */
+        lp_bf16 *ah = bf ? lp_calloc(na, sizeof(lp_bf16), "allocating the GEMM ceiling probe") : NULL;
+        lp_bf16 *bh = bf ? lp_calloc(nb, sizeof(lp_bf16), "allocating the GEMM ceiling probe") : NULL;
+        if (bf) lp_to_bf16(ah, a, na), lp_to_bf16(bh, b, nb);
         int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
         float beta = s->accumulate ? 1.0f : 0.0f;
         double best = 1e30;
         for (int r = 0; r <= reps; r++) { /* r = 0 warms the thread pool, caches and pages */
             double t0 = omp_get_wtime();
-            lp_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, lda, b, ldb, beta, d, s->N);
+            if (bf) lp_gemm_ex(LP_BF16, s->ta, s->tb, s->M, s->N, s->K, 1.0f, ah, lda, bh, ldb, NULL, beta, d, s->N);
+            else lp_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, a, lda, b, ldb, beta, d, s->N);
             double dt = omp_get_wtime() - t0;
             if (r > 0 && dt < best) best = dt;
         }
@@ -71,7 +76,7 @@ double lp_ceiling_measure(lp_ceiling *c, int reps) {
         if (g > now) now = g;
         if (g > c->gflops[i]) c->gflops[i] = g;
         if (c->gflops[i] > c->best) c->best = c->gflops[i];
-        lp_free(a), lp_free(b), lp_free(d);
+        lp_free(a), lp_free(b), lp_free(d), lp_free(ah), lp_free(bh);
     }
     return now;
 }

@@ -29,26 +29,38 @@ void lp_decoder_init(lp_decoder *d, const lp_model *m, int Tmax) {
     d->rope_cos = lp_calloc((size_t)Tmax * hd / 2, sizeof(float), "allocating the RoPE table");
     d->rope_sin = lp_calloc((size_t)Tmax * hd / 2, sizeof(float), "allocating the RoPE table");
     lp_rope_table(d->rope_cos, d->rope_sin, Tmax, hd, c->rope_theta);
+    int w = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+    if (m->precision == LP_BF16) d->xh = lp_calloc((size_t)(w > c->n_heads * hd ? w : c->n_heads * hd), sizeof(lp_bf16),
+                                                   "allocating decoder state");
+}
+
+/* Layer l's group g on one row x in the model's precision (bf16: x rounded into d->xh). */
+static void linear(lp_decoder *d, const lp_model *m, int l, int g, const float *x, float beta, float *y) {
+    int in, out;
+    lp_group_dims(&m->cfg, g, &in, &out);
+    if (m->precision == LP_BF16) lp_to_bf16(d->xh, x, (size_t)in);
+    lp_layer_linear(m, l, g, 1, m->precision == LP_BF16 ? (const void *)d->xh : x, beta, y);
 }
 
 void lp_decoder_free(lp_decoder *d) {
     float *p[] = {d->k, d->v, d->x, d->ln, d->qkv, d->y, d->h13, d->hg, d->scores, d->logits, d->rstd,
                   d->rope_cos, d->rope_sin};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
+    lp_free(d->xh);
     memset(d, 0, sizeof *d);
 }
 
 const float *lp_decoder_step(lp_decoder *d, const lp_model *m, int token) {
     const lp_config *c = &m->cfg;
     int C = c->dim, F = c->hidden_dim, H = c->n_heads, KV = c->n_kv_heads, hd = lp_head_dim(c);
-    int kvw = KV * hd, QKV = (H + 2 * KV) * hd, Y = H * hd, t = d->pos, group = H / KV;
+    int kvw = KV * hd, QKV = (H + 2 * KV) * hd, t = d->pos, group = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
     memcpy(d->x, m->tok_embeddings + (size_t)token * C, sizeof(float) * C);
     for (int l = 0; l < c->n_layers; l++) {
         const float *p = m->layers[l].params;
         float *kc = d->k + (size_t)l * d->Tmax * kvw, *vc = d->v + (size_t)l * d->Tmax * kvw;
         lp_rmsnorm_forward(d->ln, d->rstd, d->x, p + lp_layer_tensor_offset(c, LP_ATTN_NORM), 1, C, c->norm_eps);
-        lp_gemm(0, 1, 1, QKV, C, 1.0f, d->ln, C, p + lp_layer_tensor_offset(c, LP_WQ), C, 0.0f, d->qkv, QKV);
+        linear(d, m, l, LP_G_QKV, d->ln, 0.0f, d->qkv);
         /* rotate q and k by position t: the tables offset to row t, one row of "T = 1" */
         lp_rope_apply(d->qkv, QKV, 1, 1, H + KV, hd, d->rope_cos + (size_t)t * hd / 2,
                       d->rope_sin + (size_t)t * hd / 2, +1);
@@ -64,14 +76,20 @@ const float *lp_decoder_step(lp_decoder *d, const lp_model *m, int token) {
             for (int j = 0; j <= t; j++) d->scores[j] /= sum;
             lp_gemm(0, 0, 1, hd, t + 1, 1.0f, d->scores, t + 1, vc + g * hd, kvw, 0.0f, d->y + h * hd, hd);
         }
-        lp_gemm(0, 1, 1, C, Y, 1.0f, d->y, Y, p + lp_layer_tensor_offset(c, LP_WO), Y, 1.0f, d->x, C);
+        linear(d, m, l, LP_G_WO, d->y, 1.0f, d->x);
         lp_rmsnorm_forward(d->ln, d->rstd, d->x, p + lp_layer_tensor_offset(c, LP_MLP_NORM), 1, C, c->norm_eps);
-        lp_gemm(0, 1, 1, 2 * F, C, 1.0f, d->ln, C, p + lp_layer_tensor_offset(c, LP_W1), C, 0.0f, d->h13, 2 * F);
+        linear(d, m, l, LP_G_W13, d->ln, 0.0f, d->h13);
         lp_swiglu_forward(d->hg, d->h13, 1, F);
-        lp_gemm(0, 1, 1, C, F, 1.0f, d->hg, F, p + lp_layer_tensor_offset(c, LP_W2), F, 1.0f, d->x, C);
+        linear(d, m, l, LP_G_W2, d->hg, 1.0f, d->x);
     }
     lp_rmsnorm_forward(d->ln, d->rstd, d->x, m->norm, 1, C, c->norm_eps);
-    lp_gemm(0, 1, 1, c->vocab_size, C, 1.0f, d->ln, C, m->output, C, 0.0f, d->logits, c->vocab_size);
+    if (m->precision == LP_BF16) {
+        lp_to_bf16(d->xh, d->ln, (size_t)C);
+        lp_gemm_ex(LP_BF16, 0, 1, 1, c->vocab_size, C, 1.0f, d->xh, C, NULL, C, m->output_packed, 0.0f, d->logits,
+                   c->vocab_size);
+    } else {
+        lp_gemm(0, 1, 1, c->vocab_size, C, 1.0f, d->ln, C, m->output, C, 0.0f, d->logits, c->vocab_size);
+    }
     d->pos++;
     return d->logits;
 }

@@ -25,8 +25,17 @@ double lp_head_forward(const lp_model *m, lp_acts *a, const int *targets, long *
     LP_ASSERT(a->head && m->norm != NULL, "running the LM head on a stage without it");
     int N = a->cur_B * a->cur_T, C = c->dim, V = c->vocab_size;
     size_t NC = (size_t)a->B * a->T * C;
-    lp_rmsnorm_forward(a->lnf, a->rstdf, a->resid + (size_t)(a->l1 - a->l0) * NC, m->norm, N, C, c->norm_eps);
-    lp_gemm(0, 1, N, V, C, 1.0f, a->lnf, C, m->output, C, 0.0f, a->logits, V); /* [N,V] */
+    const float *xL = a->resid + (size_t)(a->l1 - a->l0) * NC;
+    if (m->precision == LP_BF16) {
+        /* lnf in fp32 too: the head's weight gradient and tests read it; the GEMM reads bf16 */
+        lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
+        lp_to_bf16(a->lnfh, a->lnf, (size_t)N * C);
+        lp_gemm_ex(LP_BF16, 0, 1, N, V, C, 1.0f, a->lnfh, C, NULL, C, m->output_packed, 0.0f, a->logits, V); /* [N,V] */
+    } else {
+        lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
+        lp_gemm_ex(LP_FP32, 0, 1, N, V, C, 1.0f, a->lnf, C, m->output_packed ? NULL : m->output, C, m->output_packed, 0.0f,
+                   a->logits, V); /* [N,V] */
+    }
     if (count) *count = 0;
     if (!targets) return 0.0;
     return lp_crossentropy_forward(a->losses, a->logits, targets, N, V, count);
@@ -51,13 +60,19 @@ void lp_head_backward(lp_model *m, lp_acts *a, const int *targets, float scale) 
     lp_crossentropy_backward(a->logits, targets, N, V, scale);
     a->dres_cur = 0;
     float *dlnf = a->dres[1]; /* free until the first block's backward */
+    int bf = m->precision == LP_BF16;
+    const void *dlogits = a->logits, *lnf = a->lnf, *w = m->output;
+    if (bf) { /* the GEMMs read bf16 forms; dlogits fp32 stays for nothing else */
+        lp_to_bf16(a->dlogitsh, a->logits, (size_t)N * V);
+        dlogits = a->dlogitsh, lnf = a->lnfh, w = m->output_bf16;
+    }
     if (a->first_bwd < L || m->norm_grad) {
-        lp_gemm(0, 0, N, C, V, 1.0f, a->logits, V, m->output, C, 0.0f, dlnf, C);
+        lp_gemm_ex(m->precision, 0, 0, N, C, V, 1.0f, dlogits, V, w, C, NULL, 0.0f, dlnf, C);
         if (m->norm_grad) lp_rmsnorm_backward_weight(m->norm_grad, dlnf, xL, a->rstdf, N, C);
         lp_rmsnorm_backward_input(a->dres[0], dlnf, xL, m->norm, a->rstdf, N, C, 0);
     }
     if (m->output_grad && lp_model_tensor(m, c->tie_embeddings ? "tok_embeddings" : "output")->trainable)
-        lp_gemm(1, 0, V, C, N, 1.0f, a->logits, V, a->lnf, C, 1.0f, m->output_grad, C);
+        lp_gemm_ex(m->precision, 1, 0, V, C, N, 1.0f, dlogits, V, lnf, C, NULL, 1.0f, m->output_grad, C);
 }
 
 void lp_embed_backward(lp_model *m, lp_acts *a, const int *tokens) {

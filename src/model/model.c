@@ -124,6 +124,7 @@ void lp_model_alloc_range(lp_model *m, const lp_config *c, int l0, int l1, int e
 void lp_model_keep_range(lp_model *m, int l0, int l1, int embed, int head) {
     const lp_config *c = &m->cfg;
     LP_ASSERT(0 <= l0 && l0 <= l1 && l1 <= c->n_layers, "restricting a model to a layer range");
+    LP_ASSERT(m->precision == LP_FP32, "restricting a model after choosing its precision");
     for (int l = 0; l < c->n_layers; l++)
         if (l < l0 || l >= l1) {
             lp_free(m->layers[l].params);
@@ -169,6 +170,7 @@ void lp_model_keep_range(lp_model *m, int l0, int l1, int embed, int head) {
 
 void lp_model_free(lp_model *m) {
     if (!m->tensors) return;
+    lp_model_set_precision(m, LP_FP32, 0); /* frees the GEMM forms */
     for (int l = 0; l < m->cfg.n_layers; l++) {
         lp_free(m->layers[l].params);
         lp_free(m->layers[l].grads);

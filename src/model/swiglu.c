@@ -6,29 +6,35 @@
 
 #include "llamapro/kernels.h"
 
-void lp_swiglu_forward(float *g, const float *h13, int N, int F) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *h1 = h13 + (size_t)n * 2 * F, *h3 = h1 + F;
-        float *gr = g + (size_t)n * F;
-#pragma omp simd
-        for (int i = 0; i < F; i++) {
-            float a = h1[i];
-            gr[i] = a / (1.0f + expf(-a)) * h3[i];
-        }
+/* One body for both output types: the fp32 and bf16 variants differ only in the store. */
+#define SWIGLU_FORWARD(g, h13, N, F, STORE)                                                         \
+    _Pragma("omp parallel for schedule(static)") for (int n = 0; n < N; n++) {                     \
+        const float *h1 = h13 + (size_t)n * 2 * F, *h3 = h1 + F;                                    \
+        _Pragma("omp simd") for (int i = 0; i < F; i++) {                                           \
+            float a = h1[i];                                                                        \
+            g[(size_t)n * F + i] = STORE(a / (1.0f + expf(-a)) * h3[i]);                            \
+        }                                                                                           \
     }
-}
+#define SWIGLU_BACKWARD(dh13, dg, h13, N, F, STORE)                                                 \
+    _Pragma("omp parallel for schedule(static)") for (int n = 0; n < N; n++) {                     \
+        const float *h1 = h13 + (size_t)n * 2 * F, *h3 = h1 + F, *d = dg + (size_t)n * F;           \
+        size_t r = (size_t)n * 2 * F;                                                               \
+        _Pragma("omp simd") for (int i = 0; i < F; i++) {                                           \
+            float a = h1[i], sig = 1.0f / (1.0f + expf(-a)), silu = a * sig;                        \
+            dh13[r + F + i] = STORE(d[i] * silu);                                                   \
+            dh13[r + i] = STORE(d[i] * h3[i] * sig * (1.0f + a * (1.0f - sig)));                    \
+        }                                                                                           \
+    }
+#define AS_FLOAT(x) (x)
+
+void lp_swiglu_forward(float *g, const float *h13, int N, int F) { SWIGLU_FORWARD(g, h13, N, F, AS_FLOAT) }
 
 void lp_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F) {
-#pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *h1 = h13 + (size_t)n * 2 * F, *h3 = h1 + F, *d = dg + (size_t)n * F;
-        float *d1 = dh13 + (size_t)n * 2 * F, *d3 = d1 + F;
-#pragma omp simd
-        for (int i = 0; i < F; i++) {
-            float a = h1[i], sig = 1.0f / (1.0f + expf(-a)), silu = a * sig;
-            d3[i] = d[i] * silu;
-            d1[i] = d[i] * h3[i] * sig * (1.0f + a * (1.0f - sig));
-        }
-    }
+    SWIGLU_BACKWARD(dh13, dg, h13, N, F, AS_FLOAT)
+}
+
+void lp_swiglu_forward_bf16(lp_bf16 *g, const float *h13, int N, int F) { SWIGLU_FORWARD(g, h13, N, F, lp_bf16_of) }
+
+void lp_swiglu_backward_bf16(lp_bf16 *dh13, const float *dg, const float *h13, int N, int F) {
+    SWIGLU_BACKWARD(dh13, dg, h13, N, F, lp_bf16_of)
 }

@@ -239,6 +239,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
         p->status = LP_STEP_NONFINITE_GRAD;
     } else {
         int bad = !lp_adamw_step(&p->opt, lr, lp_clip_factor(norm, p->clip));
+        lp_model_sync_forms(m); /* the trainable layers' bf16 forms follow the masters */
         /* each stage updated its own tensors; replicas hold the same weights, but agree anyway */
         if (ly->pp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->pipe), "agreeing on finite weights");
         if (ly->dp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->dp_comm), "agreeing on finite weights");

@@ -162,6 +162,17 @@ void lp_tp_tensor_take(const lp_tp *t, const lp_tensor *ts, const float *full, f
     for (size_t i = 0; i < R; i++) memcpy(shard + i * Cl, full + i * Cl * t->tp + t->rank * Cl, Cl * sizeof(float));
 }
 
+void lp_tp_group_dims(const lp_config *c, int tp, int g, int *in, int *out) {
+    lp_group_dims(c, g, in, out);
+    if (g == LP_G_QKV || g == LP_G_W13) *out /= tp; /* split by output rows */
+    else *in /= tp;                                 /* wo, w2: by input columns */
+}
+
+void lp_tp_allreduce(const lp_tp *t, float *y, size_t n) {
+    if (lp_tp_size(t) == 1) return;
+    LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, y, (int)n, MPI_FLOAT, MPI_SUM, t->comm), "all-reducing a tensor-parallel product");
+}
+
 void lp_tp_gemm_sum(const lp_tp *t, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc) {
     if (lp_tp_size(t) == 1) {
@@ -169,9 +180,8 @@ void lp_tp_gemm_sum(const lp_tp *t, int trans_b, int M, int N, int K, const floa
         return;
     }
     LP_ASSERT(ldc == N, "summing a tensor-parallel product into a strided matrix");
-    lp_gemm(0, trans_b, M, N, K, 1.0f, A, lda, B, ldb, t->rank == 0 ? beta : 0.0f, C, ldc);
-    LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, C, M * N, MPI_FLOAT, MPI_SUM, t->comm),
-                 "all-reducing a tensor-parallel product");
+    lp_gemm(0, trans_b, M, N, K, 1.0f, A, lda, B, ldb, lp_tp_beta(t, beta), C, ldc);
+    lp_tp_allreduce(t, C, (size_t)M * N);
 }
 
 void lp_tp_gemm_sum_pblas(const lp_tp *t, int M, int N, int K, const float *A, const float *B, float *C, float *scratch) {

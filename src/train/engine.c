@@ -65,6 +65,7 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
                       source);
     e->step_flops = (double)e->M * e->ly.dp * lp_flops_total(lp_flops_microbatch(&skel, e->B, e->T));
     lp_ceiling_shapes(&e->ceil, &skel, e->B, e->T);
+    e->ceil.precision = lp_precision_parse(rc->precision); /* the ceiling in the run's precision */
     const lp_stage_plan *st = &e->part.st[e->ly.stage];
     if (whole) {
         lp_model_keep_range(&skel, st->l0, st->l1, st->embed, st->head);
@@ -82,6 +83,7 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
         lp_tp_init(&e->tp, e->ly.tp_comm);
         lp_tp_shard(&e->m, &e->tp);
     }
+    lp_model_set_precision(&e->m, lp_precision_parse(rc->precision), e->B * e->T); /* after the flags */
     lp_pipe_init(&e->pipe, &e->m, &e->ly, &e->part, e->B, e->T, e->M, rc->beta1, rc->beta2, rc->eps, rc->weight_decay,
                  rc->clip);
     e->tokens_per_step = (long)e->B * e->M * e->ly.dp * e->T;

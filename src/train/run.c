@@ -65,6 +65,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
     long first_step = lp_run_ckpt_begin(&ck, rc, source, m, &e.pipe.opt, smp, c);
+    lp_model_sync_forms(m); /* resumed masters -> bf16 forms */
     int stopped = 0;
 
     FILE *metrics = NULL;
@@ -82,6 +83,8 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
             "x %d tokens per step (%d per microbatch, %d microbatches)", c->size, c->threads, e.ly.pp, e.ly.tp, e.ly.dp, rc->pp_schedule, G, T, B, M);
     lp_partition_print(&e.part);
     lp_pipe_report_memory(&e.pipe, 0, NULL);
+    if (m->precision == LP_BF16) lp_info("train: precision bf16, %s; bf16 weight forms %.1f MB", lp_gemm_library_bf16(),
+                                        lp_model_forms_bytes(m) / 1e6);
     lp_info("train: %s; MFU ceiling %.1f GFLOP/s (best GEMM rate on the step's %d shapes, all ranks)", lp_gemm_library(),
             e.ceiling, e.ceil.n);
 

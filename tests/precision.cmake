@@ -1,0 +1,2 @@
+# Mixed precision (bf16) area: script tests, one line each.
+lp_script_test(ckpt_layouts_bf16 mpi 4)
