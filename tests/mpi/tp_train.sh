@@ -76,12 +76,12 @@ for case in "ct2 2 parallel.tp=2" "cp2t2 4 parallel.tp=2 parallel.pp=2" "ct2d2 4
   $PY "$L2" "$T/c1/final.h5" "$T/$name/final.h5" 2e-5 || fail "6 heads: $name final weights differ from tp = 1"
 done
 
-# bf16 GEMMs on packed shards: tp = 2 against tp = 1, both bf16 (measured: losses 1e-5 apart,
-# while bf16 and fp32 differ by 2e-5)
+# bf16 GEMMs on packed shards: tp = 2 against tp = 1, both bf16, within 1e-3 (bf16 keeps 8 bits;
+# measured: losses 1e-5 and grad norms 2e-4 apart; a wrong shard would be off by far more)
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/b1" run.precision=bf16 2> "$T/b1.log"
 mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/b2" run.precision=bf16 parallel.tp=2 2> "$T/b2.log" \
   || fail "bf16 tp 2: $(tail -3 "$T/b2.log")"
-close_metrics "$T/b1/metrics.jsonl" "$T/b2/metrics.jsonl" 5 1e-4 || fail "bf16: tp 2 losses differ from tp 1"
+close_metrics "$T/b1/metrics.jsonl" "$T/b2/metrics.jsonl" 5 1e-3 || fail "bf16: tp 2 losses differ from tp 1"
 
 # 3. checkpoints hold full tensors: tp = 2 -> tp = 1, and tp = 1 -> pp = 2 x tp = 2
 mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" parallel.tp=2 batch.steps=3 run.ckpt_every=3 2> "$T/r21a.log" \
