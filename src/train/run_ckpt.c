@@ -246,7 +246,8 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     lp_rng_seed(&k->st.rng, rc->seed);
     k->st.pp = rc->pp;
     k->st.ranks = c->size;
-    k->st.dp = c->size / (rc->pp > 0 ? rc->pp : 1);
+    k->st.tp = rc->tp > 0 ? rc->tp : 1;
+    k->st.dp = c->size / ((rc->pp > 0 ? rc->pp : 1) * k->st.tp);
     k->st.config_text = rc->text;
     snprintf(k->dir, sizeof k->dir, "%s/ckpt", rc->dir);
     if (c->rank == 0) {

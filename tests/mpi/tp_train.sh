@@ -86,6 +86,7 @@ close_metrics "$T/b1/metrics.jsonl" "$T/b2/metrics.jsonl" 5 1e-3 || fail "bf16: 
 # 3. checkpoints hold full tensors: tp = 2 -> tp = 1, and tp = 1 -> pp = 2 x tp = 2
 mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" parallel.tp=2 batch.steps=3 run.ckpt_every=3 2> "$T/r21a.log" \
   || fail "tp 2 first half: $(tail -3 "$T/r21a.log")"
+"$LLAMAPRO" info "$T/r21/ckpt/step-3.h5" | grep -q 'written by 2 ranks (pp 1 x tp 2 x dp 1)' || fail "info: no tp layout"
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" 2> "$T/r21b.log"
 grep -q 'resuming from .*step-3.h5 at step 3' "$T/r21b.log" || fail "tp 2 -> 1: no resume: $(cat "$T/r21b.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r21/metrics.jsonl" 5 || fail "tp 2 -> tp 1 resume: losses differ"
