@@ -39,8 +39,8 @@ void lp_pipe_report_memory(const lp_pipe *p, long step, FILE *metrics) {
                 ly->tp > 1 ? ", per tensor-parallel rank" : "", x[0] * 1e-6,
                 x[1] * 1e-6, x[2] * 1e-6, x[3] * 1e-6, x[4] * 1e-6);
         if (metrics)
-            fprintf(metrics, "{\"step\": %ld, \"memory_stage\": %d, \"layers\": %d, \"trainable_layers\": %d, \"weights_bytes\": %.0f, "
-                    "\"grads_bytes\": %.0f, \"optim_bytes\": %.0f, \"acts_bytes\": %.0f, \"vmhwm_bytes\": %.0f}\n", step, s,
+            fprintf(metrics, "{\"step\": %ld, \"memory_stage\": %d, \"tp\": %d, \"layers\": %d, \"trainable_layers\": %d, \"weights_bytes\": %.0f, "
+                    "\"grads_bytes\": %.0f, \"optim_bytes\": %.0f, \"acts_bytes\": %.0f, \"vmhwm_bytes\": %.0f}\n", step, s, ly->tp,
                     st->l1 - st->l0, st->n_trainable, x[0], x[1], x[2], x[3], x[4]);
     }
     if (metrics) fflush(metrics);
