@@ -65,9 +65,19 @@ done
 
 # 2. 6 heads, 2 kv heads through `llamapro train`
 lp_tiny_ini "$T/run.ini" 64 "[model]" "dim = 96" "hidden_dim = 192" "n_heads = 6" "n_kv_heads = 2" \
-  "[data]" "val =" "[batch]" "steps = 5" "[optim]" "schedule = constant" "[run]" "eval_every = 0" "ckpt_every = 0"
+  "[batch]" "steps = 5" "[optim]" "schedule = constant" "[run]" "eval_every = 0" "ckpt_every = 0"
 lp_tiny_setup "$T/run.ini" 40 0.2
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/c1" 2> "$T/c1.log"
+# evaluation (forward only, through the same split blocks): the val losses of tp = 2 as tp = 1's
+run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/e1" run.eval_every=2 batch.steps=2 2> /dev/null
+mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/e2" run.eval_every=2 batch.steps=2 parallel.tp=2 2> "$T/e2.log" \
+  || fail "tp 2 with evaluation: $(tail -3 "$T/e2.log")"
+$PY - "$T/e1/metrics.jsonl" "$T/e2/metrics.jsonl" <<'PYEOF' || fail "tp 2 evaluation losses differ from tp 1"
+import json, sys
+ev = lambda p: [(r["step"], r["loss"]) for r in map(json.loads, open(p)) if "eval" in r]
+a, b = ev(sys.argv[1]), ev(sys.argv[2])
+assert len(a) == len(b) == 2 and all(x[0] == y[0] and abs(x[1] - y[1]) <= 1e-5 * x[1] for x, y in zip(a, b)), (a, b)
+PYEOF
 for case in "ct2 2 parallel.tp=2" "cp2t2 4 parallel.tp=2 parallel.pp=2" "ct2d2 4 parallel.tp=2 batch.microbatches=1"; do
   set -- $case
   name=$1 np=$2; shift 2
