@@ -1,6 +1,6 @@
 /* model_file.c - writing and reading the llamapro model file (see model_file.h). */
 #include "llamapro/model_file.h"
-#include "llamapro/tp.h"
+#include "llamapro/tp_shard.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>

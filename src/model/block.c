@@ -17,7 +17,7 @@
 #include "llamapro/forward.h"
 #include "llamapro/gemm.h"
 #include "llamapro/kernels.h"
-#include "llamapro/tp.h"
+#include "llamapro/tp_shard.h"
 
 static double attention_seconds;
 

@@ -1,6 +1,6 @@
 /* model.c - config checks, the per-layer parameter layout and the tensor table (see model.h). */
 #include "llamapro/model.h"
-#include "llamapro/tp.h"
+#include "llamapro/tp_shard.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/model.h"
-#include "llamapro/tp.h"
+#include "llamapro/tp_shard.h"
 
 static const int group_tensor[LP_G_N] = {LP_WQ, LP_WO, LP_W1, LP_W2};
 
