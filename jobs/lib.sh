@@ -10,6 +10,11 @@
 #   LP_BLOCKS        new blocks to insert (default 2: 8 -> 10 layers, the paper's 1 new per 4)
 #   LP_RANKS, LP_THREADS   outside Slurm: MPI ranks and threads per rank (default: fill the cores)
 #   LP_SRUN_MPI      srun --mpi= plugin (default pmix: Debian's Open MPI is built with PMIx)
+#   LP_COMPARE_RUNS  run directories of the same job to compare in the report (jobs/report.sh)
+#   DRY_RUN=1        check instead of training: only the steps the job lists in LP_DRY_RUN_STEPS
+#                    (cheap ones that make training's inputs) run; the others say what they would
+#                    do; training becomes `llamapro train --dry-run` on the job's ranks, and the job
+#                    ends with its verdict (exit 0: would run; 1: every problem listed)
 #   LLAMAPRO_BUILD_DIR, LLAMAPRO_NO_INSTALL   see slurm/env.sh
 
 lp_say() { echo "[$(date +%H:%M:%S)] ${LP_JOB_NAME:-job}: $*" >&2; }
@@ -43,7 +48,7 @@ lp_job_init() {
   . slurm/env.sh || lp_die "slurm/env.sh failed: the environment or the build is not ready (messages above)"
   export PATH="${LLAMAPRO%/*}:$PATH"
   LP_BASE=${LP_BASE:-inputs/base/base.h5}
-  [ -f "$LP_BASE" ] || lp_die "base model $LP_BASE not found: it is made by jobs/pretrain-base.slurm (run that first), or set LP_BASE=MODEL.h5"
+  [ -n "${LP_NO_BASE:-}" ] || [ -f "$LP_BASE" ] || lp_die "base model $LP_BASE not found: it is made by jobs/pretrain-base.slurm (run that first), or set LP_BASE=MODEL.h5"
   RUN=$(lp_cfg run dir run)
   mkdir -p "$RUN/log" "$RUN/eval"
   local pp cores
@@ -155,6 +160,9 @@ lp_launch() {
 lp_step() {
   local name=$1 out=$2 t0 rc=0 ms; shift 2
   if [ -e "$out" ]; then lp_say "$name: $out exists, skipped"; return 0; fi
+  if [ "${DRY_RUN:-0}" = 1 ] && [ "$name" != train ] && [[ " ${LP_DRY_RUN_STEPS:-} " != *" $name "* ]]; then
+    lp_say "dry run: would run $name -> $out"; return 0
+  fi
   lp_say "$name -> $out"
   t0=$(date +%s%N)
   "$@" || rc=$?
@@ -219,6 +227,14 @@ lp_eval() {
 # lp_train ARGS...: the training step; the only one that checkpoints on a signal.
 lp_train() {
   local rc=0
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    # LP_DRY_RUN_ARGS: e.g. --ranks N --node-mem-gb X, to check an allocation other than this one
+    # shellcheck disable=SC2086
+    lp_launch train-dry-run "$LP_RANKS" llamapro train --config "$LP_CONFIG" --dry-run ${LP_DRY_RUN_ARGS:-} "$@" || rc=$?
+    [ "$rc" = 0 ] || lp_die "dry run: training would fail (problems above, also in $RUN/log/train-dry-run.log)"
+    lp_say "dry run: no problems found; nothing was trained"
+    exit 0
+  fi
   LP_CHILD_TAKES_SIGNALS=1
   lp_launch train "$LP_RANKS" llamapro train --config "$LP_CONFIG" "$@" || rc=$?
   LP_CHILD_TAKES_SIGNALS=0
@@ -239,7 +255,9 @@ lp_on_exit() {
 
 # lp_finish: the report, then where it is.
 lp_finish() {
-  LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" || lp_die "jobs/report.sh $RUN failed"
+  # LP_COMPARE_RUNS="DIR ...": other runs of the job (e.g. another replay share) compared in the report
+  # shellcheck disable=SC2086
+  LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" ${LP_COMPARE_RUNS:-} || lp_die "jobs/report.sh $RUN failed"
   lp_say "done. Report: $(cd "$RUN" && pwd)/report.md"
 }
 

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# report.sh RUN_DIR - write RUN_DIR/report.md and its plots (loss.png, tokens_per_s.png) from what a
+# report.sh RUN_DIR [OTHER_RUN...] - write RUN_DIR/report.md and its plots (loss.png, tokens_per_s.png) from what a
 # LLaMA Pro job left in RUN_DIR: metrics.jsonl (training and evaluation lines), eval/*.txt (the
 # job's `llamapro eval` of the base and final models), log/train.log, steps.tsv (step and attempt
 # times), ckpt/, hf/, job.env. Called by jobs/llama-pro-*.slurm; can be run again by hand.
 # Needs python3 (parsing) and gnuplot (plots; Debian gnuplot-nox), both in slurm/env.sh's packages.
 # Files are written under temporary names and renamed, so a report is never half written.
+# A run on a mixture ([data] train with weights, or [data] replay) gets a section with the realised
+# mixture against the asked one. OTHER_RUN directories (e.g. the same job with another replay
+# share) add a comparison: one row each in a loss table (general and domain val loss, base and
+# final) and their val curves in compare.png.
 set -euo pipefail
-RUN=${1:?usage: report.sh RUN_DIR}
+RUN=${1:?usage: report.sh RUN_DIR [OTHER_RUN...]}
+for o in "${@:2}"; do [ -f "$o/metrics.jsonl" ] || { echo "report.sh: $o/metrics.jsonl not found" >&2; exit 1; }; done
 [ -d "$RUN" ] || { echo "report.sh: $RUN is not a directory" >&2; exit 1; }
 [ -f "$RUN/metrics.jsonl" ] || { echo "report.sh: $RUN/metrics.jsonl not found (has training run?)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "report.sh: python3 not found (apt-get install python3)" >&2; exit 1; }
@@ -14,9 +19,9 @@ TMP=$(mktemp -d "$RUN/.report.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
 # 1. numbers, plot data and the markdown (without the plot lines) from python3
-python3 - "$RUN" "$TMP" "${LP_ATTEMPT_START:-}" <<'PY'
+python3 - "$RUN" "$TMP" "${LP_ATTEMPT_START:-}" "${@:2}" <<'PY'
 import glob, json, os, re, statistics, sys, time
-run, tmp, attempt_start = sys.argv[1], sys.argv[2], sys.argv[3]
+run, tmp, attempt_start, others = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 
 def read_kv(path):
     d = {}
@@ -98,6 +103,68 @@ for which in ("base", "final"):
 if acc:
     out.append("Arithmetic accuracy (`llamapro eval --task arithmetic`): " +
                "; ".join(f"{k}: {v}" for k, v in acc.items()) + "\n")
+
+# the data mixture: asked weights against the tokens each source gave (the last step line)
+def mixture(rows_by_step):
+    last = rows_by_step[max(rows_by_step)] if rows_by_step else {}
+    return last.get("sources")
+mix = mixture(steps)
+if mix:
+    total = sum(v["tokens"] for v in mix.values())
+    out.append("## Data mixture (asked against realised)\n")
+    out.append("| source | asked | realised | tokens | epochs |")
+    out.append("| --- | --- | --- | --- | --- |")
+    for n, v in mix.items():
+        out.append(f"| {n} | {v['weight']:.4f} | {v['tokens'] / total:.4f} | {v['tokens']} | {v['epochs']:.3f} |")
+    out.append("\nRealised = the source's share of all tokens trained on; epochs = passes over the source's "
+               "train split (a source smaller than its share repeats, in a fresh order each epoch).\n")
+
+# other runs of the same job (e.g. another replay share): one row each
+def run_rows(d):
+    st, ev = {}, {}
+    for line in open(os.path.join(d, "metrics.jsonl")):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if "eval" in r:
+            ev[(r["eval"], r["step"])] = r
+        elif "loss" in r and "step" in r:
+            st[r["step"]] = r
+    return st, ev
+
+def run_label(st):
+    m = mixture(st)
+    return ", ".join(f"{n} {v['weight']:.2f}" for n, v in m.items()) if m else "one corpus"
+
+if others:
+    out.append("## Runs compared\n")
+    cols = [n for n in names] or ["general"]
+    out.append("| run | mixture | " + " | ".join(f"{n} base | {n} final | {n} change" for n in cols) + " |")
+    out.append("| --- | --- | " + " | ".join("--- | --- | ---" for _ in cols) + " |")
+    for i, d in enumerate([run] + others):
+        st, ev = run_rows(d)
+        cells = []
+        for n in cols:
+            pts = sorted((s, r["loss"]) for (m, s), r in ev.items() if m == n)
+            b = f = None
+            for which in ("base", "final"):
+                p = os.path.join(d, "eval", f"{which}-{n}.txt")
+                mm = re.match(r"loss (\S+)", open(p).read()) if os.path.exists(p) else None
+                if mm and which == "base": b = float(mm.group(1))
+                if mm and which == "final": f = float(mm.group(1))
+            b = b if b is not None else (pts[0][1] if pts else None)
+            f = f if f is not None else (pts[-1][1] if pts else None)
+            cells.append(f"{fmt(b)} | {fmt(f)} | " + (f"{f - b:+.4f}" if b is not None and f is not None else "n/a"))
+            with open(os.path.join(tmp, f"cmp-{i}-{n}.dat"), "w") as fh:
+                fh.writelines(f"{s} {l}\n" for s, l in pts)
+        out.append(f"| `{os.path.basename(os.path.abspath(d))}` | {run_label(st)} | " + " | ".join(cells) + " |")
+        with open(os.path.join(tmp, f"cmp-{i}.label"), "w") as fh:
+            fh.write(f"{os.path.basename(os.path.abspath(d))} ({run_label(st)})")
+    out.append("\nBase and final from each run's `llamapro eval` (eval/), else its first and last evaluation; "
+               "curves in compare.png.\n")
+with open(os.path.join(tmp, "compare"), "w") as fh:
+    fh.write(" ".join(str(i) for i in range(len(others) + 1)) if others else "")
 
 # training
 out.append("## Training\n")
@@ -226,9 +293,24 @@ if command -v gnuplot >/dev/null; then
     printf "'%s' using 1:3 with lines lw 2 title 'tokens/s (whole step)'" "$TMP/train.dat"
     for s in $stages; do printf ", '%s' using 1:2 with lines title 'stage %s, busy time only'" "$TMP/stage-$s.dat" "$s"; done
     echo
+    if [ -s "$TMP/compare" ]; then
+      echo "set output '$TMP/compare.png'"
+      echo "set title 'Val loss of the runs compared'"
+      echo "set ylabel 'loss (nats/token)'; set yrange [*:*]"
+      printf "plot "
+      sep=""
+      for i in $(cat "$TMP/compare"); do
+        for n in $names; do
+          printf "%s'%s' using 1:2 with linespoints lw 2 dt %d title '%s: val %s'" "$sep" "$TMP/cmp-$i-$n.dat" \
+            $((i + 1)) "$(tr -d "'" < "$TMP/cmp-$i.label")" "$n"; sep=", "
+        done
+      done
+      echo
+    fi
   } > "$TMP/plot.gp"
   if [ -s "$TMP/train.dat" ] && gnuplot "$TMP/plot.gp" 2> "$TMP/gnuplot.err"; then
     plots="loss.png tokens_per_s.png"
+    [ ! -s "$TMP/compare" ] || plots="$plots compare.png"
   else
     echo "report.sh: gnuplot failed, report without plots: $(head -3 "$TMP/gnuplot.err" 2>/dev/null)" >&2
   fi
@@ -239,6 +321,7 @@ fi
   cat "$TMP/report.md"
   if [ -n "$plots" ]; then
     printf '\n## Plots\n\n![loss over steps](loss.png)\n\n![tokens per second](tokens_per_s.png)\n'
+    [ ! -s "$TMP/compare" ] || printf '\n![val loss of the runs compared](compare.png)\n'
   fi
 } > "$TMP/report.md.full"
 for p in $plots; do mv "$TMP/$p" "$RUN/$p"; done

@@ -17,7 +17,7 @@ export LP_ROOT
 LP_DEBS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
   libopenblas-openmp-dev libscalapack-openmpi-dev libdnnl-dev libcjson-dev libinih-dev libsentencepiece-dev
   sentencepiece libcmocka-dev zlib1g-dev gnuplot-nox python3 python3-numpy python3-h5py
-  libpcre2-dev libutf8proc-dev ${LP_EXTRA_DEBS:-}"
+  libpcre2-dev libutf8proc-dev libzstd-dev zstd ${LP_EXTRA_DEBS:-}"
 # the one-node test/demo cluster only; a real cluster has its own Slurm
 LP_SLURM_DEBS="slurm-wlm munge"
 

@@ -5,7 +5,8 @@
  *   /optimizer/{m,v}/<tensor path>   AdamW moments of the trainable tensors; attribute step
  *   /train_state                     attributes step, tokens, written_dp, written_pp, written_ranks, written_tp,
  *                                    data_seed, data_seq_len, data_global_batch, data_n_windows
- *                                    (lp_sampler_state), frozen_source; datasets rng (4 x uint64)
+ *                                    (lp_sampler_state), data_mixture (a mixture's sources, when
+ *                                    [data] train is one), frozen_source; datasets rng (4 x uint64)
  *                                    and config (the run config text, uint8)
  * Tensors are stored by global layer index, never by rank, so any pp x dp layout reads any
  * checkpoint. Every dataset carries the Fletcher32 filter; writes are collective.
@@ -38,6 +39,7 @@ typedef struct {
     long tokens;             /* tokens trained on */
     lp_rng rng;              /* the run's RNG state (restored exactly) */
     lp_sampler_state data;   /* data cursor: with `step` it fixes the next batch */
+    char data_mix[2048];     /* a mixture's sources (mixture.h), attribute data_mixture; "" = one corpus */
     int dp, pp, ranks;       /* layout that wrote it (information only: any layout resumes) */
     int tp;                  /* its tensor-parallel ranks per stage (written_tp; 1 when absent) */
     const char *config_text; /* run config text (save); lp_calloc'd copy on load, or NULL */

@@ -2,7 +2,8 @@
  *
  *   /                    attributes: format = "llamapro-corpus", format_version = 1, vocab_size,
  *                        bos_id, eos_id, tokenizer_checksum ("fnv1a64:<16 hex>" of the
- *                        tokenizer.model bytes, see tokenizer.h), sources (input names), split_rule
+ *                        tokenizer.model bytes, see tokenizer.h), sources (input names), split_rule,
+ *                        source_name, source_docs (documents per input file)
  *   /splits/NAME/tokens       uint16 when vocab_size <= 65535, else uint32; every document starts
  *                             with BOS, no EOS is added
  *   /splits/NAME/doc_offsets  uint64 [n_docs + 1]: document d is tokens[doc_offsets[d], doc_offsets[d+1])
@@ -46,6 +47,10 @@ void lp_corpus_writer_append(lp_corpus_writer *w, int split, const int *tokens, 
 /* Totals written so far to a split (the same on every rank). */
 uint64_t lp_corpus_writer_tokens(const lp_corpus_writer *w, int split);
 uint64_t lp_corpus_writer_docs(const lp_corpus_writer *w, int split);
+/* Provenance written when the input is read: root attributes source_name (what the corpus is,
+ * e.g. "code") and source_docs (uint64 [n]: documents from each input file, in the order of the
+ * `sources` attribute). Collective. */
+void lp_corpus_writer_provenance(lp_corpus_writer *w, const char *name, const uint64_t *docs, int n);
 /* Close the file. Collective. */
 void lp_corpus_writer_close(lp_corpus_writer *w);
 

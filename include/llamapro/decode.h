@@ -12,6 +12,7 @@ typedef struct {
     float *k, *v;        /* [L, Tmax, KV*hd] caches (k after RoPE) */
     float *x, *ln, *qkv, *y, *h13, *hg, *scores, *logits, *rstd;
     float *rope_cos, *rope_sin; /* [Tmax, hd/2] */
+    float *qkn;                 /* qk_norm: the norms' saved inputs and rstd for one row, else NULL */
     lp_bf16 *xh;         /* precision bf16: a GEMM input in bf16 [max(C, H*hd, F)] */
 } lp_decoder;
 

@@ -1,8 +1,8 @@
 /* docsource.h - the input documents of `prepare`, read in batches of raw records.
  *
- * A source is either a list of files or a synthetic generator. Files are read with zlib's gzopen,
- * which reads plain and gzip-compressed files alike:
- *   - NAME.jsonl, NAME.ndjson (optionally .gz): one JSON object per line, the document text under a
+ * A source is either a list of files or a synthetic generator. Files are read through instream.h:
+ * plain and gzip-compressed files alike with zlib's gzopen, NAME.zst with libzstd (streaming):
+ *   - NAME.jsonl, NAME.ndjson (optionally .gz or .zst): one JSON object per line, the document text under a
  *     string field ("text" by default); blank lines are skipped;
  *   - any other file: one document, the whole file.
  * Reading only splits the input into records (cheap, done identically on every rank); parsing a

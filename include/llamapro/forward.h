@@ -28,6 +28,8 @@ typedef struct {
     /* precision bf16: the GEMM inputs in bf16. ln1, ln2 and hg are then bf16 only (their fp32
      * buffers are NULL): nothing but GEMMs reads them. */
     lp_bf16 *ln1h, *attyh, *ln2h, *hgh;
+    float *qkn_x;    /* qk_norm: [N, (H+KV)*hd] q and k before their norms, else NULL */
+    float *qkn_rstd; /* qk_norm: [N, H+KV] */
 } lp_layer_acts;
 
 typedef struct {

@@ -33,6 +33,11 @@ void lp_import_tokenizer(lp_model *m, const char *path);
 void lp_hf_permute(float *w, int heads, int head_dim, int in);
 void lp_hf_unpermute(float *w, int heads, int head_dim, int in);
 
+/* Tensor t's values v [t->numel] into HF's layout (to_hf = 1, for export) or back (0, import), in
+ * place: the per-head permutation above on wq/wk rows, bq/bk entries and q_norm/k_norm weights;
+ * every other tensor is the same in both. */
+void lp_hf_layout(const lp_config *c, const lp_tensor *t, float *v, int to_hf);
+
 /* transformers' LlamaForCausalLM name of tensor t: "model.layers.3.self_attn.q_proj.weight",
  * "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight". */
 void lp_hf_tensor_name(const lp_tensor *t, char *buf, size_t n);

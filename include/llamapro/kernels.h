@@ -6,7 +6,8 @@
 #ifndef LLAMAPRO_KERNELS_H
 #define LLAMAPRO_KERNELS_H
 
-#include "llamapro/gemm.h" /* lp_bf16 */
+#include "llamapro/gemm.h"  /* lp_bf16 */
+#include "llamapro/model.h" /* lp_config */
 
 /* ---- embedding ---------------------------------------------------------------------------- */
 /* out[N,C] = table[tokens[n], :]. */
@@ -25,8 +26,6 @@ void lp_rmsnorm_backward_input(float *dx, const float *dy, const float *x, const
 void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, const float *rstd, int N, int C);
 
 /* ---- rotary embedding on interleaved pairs (0,1),(2,3)... ------------------------------------ */
-/* cos/sin tables [T, hd/2] for positions 0..T-1. */
-void lp_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta);
 /* Rotate (sign = +1) or rotate back (sign = -1, the backward of the rotation) the first
  * n_heads*hd columns of each row of x (row stride ld), positions t = row % T. */
 void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const float *cos_t,
@@ -34,8 +33,10 @@ void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const fl
 
 /* ---- causal grouped-query attention ---------------------------------------------------------- */
 /* qkv[N, (H+2KV)*hd] holds q | k | v per row (after RoPE). att[B, H, T, T] saves the softmax
- * probabilities (zero above the diagonal); y[N, H*hd]. */
-void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd);
+ * probabilities (zero above the diagonal, and left of the window); y[N, H*hd]. window > 0: query t
+ * sees keys t - window < s <= t only (Mistral's sliding window); 0: all s <= t. The backward needs
+ * no window: the saved probabilities are exact zeros where the mask was. */
+void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd, int window);
 /* dqkv[N, (H+2KV)*hd] (overwritten) from dy[N, H*hd]; scratch: omp_get_max_threads() * T * T floats. */
 void lp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *att,
                            const float *qkv, int B, int T, int H, int KV, int hd);
@@ -58,5 +59,21 @@ double lp_crossentropy_forward(float *losses, const float *logits, const int *ta
                                long *count);
 /* In place: logits[n,:] becomes (softmax - onehot(target)) * scale (0 for ignored rows). */
 void lp_crossentropy_backward(float *logits, const int *targets, int N, int V, float scale);
+
+/* ---- family options (one kernel set, options as parameters) -------------------------------- */
+/* RoPE cos/sin tables [T, hd/2] for positions 0..T-1 of config c: its head_dim, rope_theta and
+ * rope_scaling (lp_rope_inv_freq). */
+void lp_rope_table_config(float *cos_t, float *sin_t, int T, const lp_config *c);
+/* Qwen3 q/k norms, in place on qkv [N, QKV] (q heads [0,H), k heads [H,H+KV), hd each): forward
+ * saves the pre-norm values xs [N, (H+KV)*hd] and rstd [N, H+KV]; backward turns the gradient of
+ * the normed q/k in dqkv into that of the pre-norm ones, in place, and adds the weight gradients
+ * into dqw, dkw [hd] unless they are NULL (frozen layer). */
+void lp_qknorm_forward(float *qkv, float *xs, float *rstd, const float *qw, const float *kw, int N, int H, int KV,
+                       int hd, int QKV, float eps);
+void lp_qknorm_backward(float *dqkv, float *dqw, float *dkw, const float *xs, const float *rstd, const float *qw,
+                        const float *kw, int N, int H, int KV, int hd, int QKV);
+/* x[n, 0:C] += b (row stride ld); db[C] += sum over n of dx[n, 0:C]. Qwen2's q/k/v biases. */
+void lp_bias_forward(float *x, const float *b, int N, int C, int ld);
+void lp_bias_backward(float *db, const float *dx, int N, int C, int ld);
 
 #endif

@@ -3,7 +3,8 @@
  * Orientation is Meta/llama2.c: a weight is [out, in] row-major; RoPE rotates interleaved pairs.
  * Each transformer layer keeps all its parameters in ONE contiguous float block, in the order
  *   attn_norm[C] | wq[H*hd, C] | wk[KV*hd, C] | wv[KV*hd, C] | wo[C, H*hd] | mlp_norm[C] |
- *   w1[F, C] | w3[F, C] | w2[C, F]
+ *   w1[F, C] | w3[F, C] | w2[C, F] | bq[H*hd] | bk[KV*hd] | bv[KV*hd] | q_norm[hd] | k_norm[hd]
+ * (the last five only with the config's qkv_bias / qk_norm options; hd = lp_head_dim)
  * so that wq|wk|wv form one [(H+2KV)*hd, C] matrix and w1|w3 one [2F, C] matrix: the forward pass
  * runs one GEMM for q,k,v and one for the two MLP up-projections. Gradients use the same layout.
  *
@@ -29,15 +30,31 @@ typedef struct {
     float norm_eps;   /* RMSNorm epsilon */
     float rope_theta; /* RoPE base */
     int tie_embeddings; /* 1: the LM head is tok_embeddings */
+    /* Architecture and its options (Hugging Face families). All zero is Llama 2; the kernels take
+     * these as parameters (one kernel set, no copy per family). */
+    int arch;           /* lp_arch: which HF architecture this model imports from / exports to */
+    int head_dim;       /* 0: dim / n_heads; else explicit (Qwen3: may differ from dim / n_heads) */
+    int qkv_bias;       /* 1: q, k, v projections add a bias (Qwen2); none after o_proj */
+    int qk_norm;        /* 1: per-head RMSNorm (weights [head_dim]) on q and k before RoPE (Qwen3) */
+    int sliding_window; /* 0: full causal attention; W: query i sees keys j with i - W < j <= i (Mistral) */
+    int rope_scaling;   /* lp_rope_scaling */
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor; /* llama3 scaling parameters */
+    int rope_original_max_pos;  /* llama3: original_max_position_embeddings */
 } lp_config;
+
+typedef enum { LP_ARCH_LLAMA = 0, LP_ARCH_QWEN2, LP_ARCH_QWEN3, LP_ARCH_MISTRAL, LP_ARCH_COUNT } lp_arch;
+typedef enum { LP_ROPE_NONE = 0, LP_ROPE_LLAMA3 } lp_rope_scaling;
 
 /* Check a config; on failure writes a one-line reason naming the field into err and returns -1. */
 int lp_config_validate(const lp_config *c, char *err, size_t errlen);
-static inline int lp_head_dim(const lp_config *c) { return c->dim / c->n_heads; }
+static inline int lp_head_dim(const lp_config *c) { return c->head_dim > 0 ? c->head_dim : c->dim / c->n_heads; }
 
 /* Per-layer tensors, in memory order. */
 enum {
-    LP_ATTN_NORM, LP_WQ, LP_WK, LP_WV, LP_WO, LP_MLP_NORM, LP_W1, LP_W3, LP_W2, LP_LAYER_NTENSORS
+    LP_ATTN_NORM, LP_WQ, LP_WK, LP_WV, LP_WO, LP_MLP_NORM, LP_W1, LP_W3, LP_W2,
+    /* family options, after the Llama tensors (size 0, and absent from the tensor table, when the
+     * config does not have the option): bq|bk|bv [QKV] (qkv_bias), q_norm|k_norm [hd] (qk_norm) */
+    LP_BQ, LP_BK, LP_BV, LP_Q_NORM, LP_K_NORM, LP_LAYER_NTENSORS
 };
 const char *lp_layer_tensor_name(int t);            /* "attn_norm", "wq", ... */
 int lp_layer_tensor_index(const char *short_name);  /* inverse, -1 if unknown */
@@ -155,5 +172,19 @@ void lp_group_dims(const lp_config *c, int g, int *in, int *out);
 /* Fill with the scaled-normal initialisation Llama uses (std 0.02; wo and w2 scaled by
  * 1/sqrt(2L)); norms are 1. Deterministic in `seed`. */
 void lp_model_init_random(lp_model *m, uint64_t seed);
+
+/* Architectures (src/model/arch.c). The HF class name ("Qwen2ForCausalLM") and model_type ("qwen2")
+ * of arch; lp_arch_from_class returns -1 for a name that is not one of ours. */
+const char *lp_arch_class(int arch);
+const char *lp_arch_model_type(int arch);
+int lp_arch_from_class(const char *name);
+/* "Qwen3ForCausalLM (head_dim 24, q/k norms)": the class and the options that are set. */
+void lp_arch_describe(const lp_config *c, char *buf, size_t n);
+/* The options of a config that lp_config_validate leaves to the family: head_dim even, window and
+ * rope scaling parameters sane, options only where the architecture has them. One-line reason. */
+int lp_config_validate_arch(const lp_config *c, char *err, size_t errlen);
+/* RoPE inverse frequencies of c, [head_dim / 2]: theta^(-2i/hd), rescaled as transformers'
+ * _compute_llama3_parameters does when rope_scaling is llama3. Double precision. */
+void lp_rope_inv_freq(const lp_config *c, double *inv_freq);
 
 #endif

@@ -23,6 +23,7 @@ typedef struct {
     double val_fraction, test_fraction; /* test split only when test_fraction > 0 */
     const char *const *sources; /* names recorded in the file */
     int n_sources;
+    const char *name;         /* the source's name (attribute source_name); NULL: --out's base name */
     size_t batch_bytes;       /* input bytes per batch (all ranks); 0 = default 8 MB */
     int quiet;                /* no progress lines */
 } lp_prepare_opts;

@@ -8,7 +8,7 @@
 #include "llamapro/checkpoint.h"
 #include "llamapro/comm.h"
 #include "llamapro/run_config.h"
-#include "llamapro/sampler.h"
+#include "llamapro/mixture.h"
 
 typedef struct {
     char dir[LP_CKPT_PATH];           /* <run.dir>/ckpt */
@@ -29,7 +29,7 @@ typedef struct {
  * step so the file reads as one run. Returns the first step to run (0 when starting fresh).
  * Collective over c->world. */
 long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *source, lp_model *m, lp_adamw *o,
-                       const lp_sampler *smp, lp_comm *c);
+                       const lp_mixture *smp, lp_comm *c);
 
 /* After `done` steps (1-based count): checkpoint when done is a multiple of run.ckpt_every, or
  * when any rank got SIGUSR1/SIGTERM or the wall-clock budget ran out (all ranks agree with one

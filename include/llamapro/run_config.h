@@ -27,6 +27,7 @@ typedef struct {
     /* [data] */
     char train_path[LP_PATH_MAX];
     char train_split[16];
+    char replay[LP_PATH_MAX]; /* [data] replay: name:path[:split]@share, ... (mixture.h) */
     lp_val_set val[LP_MAX_VAL_SETS];
     int n_val;
     int seq_len;

@@ -16,7 +16,11 @@ static void help(void) {
     printf(
         "usage: llamapro import --from hf DIR | --from llama2c FILE [--tokenizer FILE] --out MODEL.h5\n\n"
         "Convert a pretrained LLaMA-family checkpoint into a llamapro model file (HDF5).\n\n"
-        "  --from hf DIR        a Hugging Face LlamaForCausalLM directory: config.json and\n"
+        "  --from hf DIR        a Hugging Face directory of LlamaForCausalLM (Llama 2, Llama 3/3.1/3.2\n"
+        "                       with rope_scaling llama3), Qwen2ForCausalLM (Qwen2/2.5: q/k/v biases),\n"
+        "                       Qwen3ForCausalLM (q/k norms, explicit head_dim) or MistralForCausalLM\n"
+        "                       (sliding window); other architectures, rope_scaling types and MoE\n"
+        "                       configs are refused by name. config.json and\n"
         "                       model.safetensors, or the shards of model.safetensors.index.json.\n"
         "                       F32, F16 and BF16 tensors are converted to float32. q_proj and\n"
         "                       k_proj rows are un-permuted (inverse of transformers'\n"

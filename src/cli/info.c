@@ -199,6 +199,9 @@ static void describe_model(hid_t f, const char *path) {
            "max_seq_len %d, norm_eps %g, rope_theta %g, tie_embeddings %d\n",
            c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.max_seq_len,
            (double)c.norm_eps, (double)c.rope_theta, c.tie_embeddings);
+    char arch[256];
+    lp_arch_describe(&c, arch, sizeof arch);
+    printf("architecture: %s\n", arch);
     if (!lp_h5_exists(f, "weights")) lp_user_error("%s: group /weights is missing", path);
     hid_t wg = H5Gopen2(f, "weights", H5P_DEFAULT);
     FILE_H5(wg, "opening /weights");

@@ -23,8 +23,8 @@ static void usage(FILE *f) {
         "Tokenize documents into an HDF5 corpus file (/splits/{train,val[,test]}/{tokens,doc_offsets}).\n"
         "Runs on any number of MPI ranks (mpirun -n P) with OpenMP threads in each; the output does\n"
         "not depend on P or the thread count.\n\n"
-        "inputs (plain or gzip-compressed, read with zlib):\n"
-        "  *.jsonl, *.ndjson[.gz]   one JSON object per line, the text under \"text\" (or --text-key)\n"
+        "inputs (plain, gzip-compressed (zlib) or NAME.zst (zstd), read streaming):\n"
+        "  *.jsonl, *.ndjson[.gz|.zst]  one JSON object per line, the text under \"text\" (or --text-key)\n"
         "  any other file           one document: the whole file\n"
         "Text must be UTF-8. Every document starts with the tokenizer's BOS (for a tokenizer that adds\n"
         "none, such as Qwen's, its <|endoftext|>); documents with empty text are skipped.\n"
@@ -46,6 +46,9 @@ static void usage(FILE *f) {
         "                       \"Q: 37+58=? A: 95\", \"Q: 7-1204=? A: -1197\", \"Q: 12*305=? A: 3660\"\n"
         "  --docs N             number of synthetic documents\n"
         "  --seed S             seed of the synthetic generator (default 1); same seed, same corpus\n"
+        "  --name NAME          what the corpus is (e.g. code), recorded with each input file and its\n"
+        "                       document count (attributes source_name, sources, source_docs);\n"
+        "                       default: --out's base name\n"
         "  --quiet              no progress lines on stderr\n"
         "  --help               this text\n" LP_HELP_STOP);
 }
@@ -109,8 +112,9 @@ int lp_cmd_prepare(int argc, char **argv) {
         {"val-fraction", required_argument, 0, 'v'}, {"test-fraction", required_argument, 0, 'T'},
         {"text-key", required_argument, 0, 'k'}, {"synthetic", required_argument, 0, 's'},
         {"docs", required_argument, 0, 'n'}, {"seed", required_argument, 0, 'S'},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *tokpath = NULL, *out = NULL, *text_key = "text", *synthetic = NULL;
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {"name", required_argument, 0, 'N'},
+        {0, 0, 0, 0}};
+    const char *tokpath = NULL, *out = NULL, *text_key = "text", *synthetic = NULL, *name = NULL;
     double val = 0.05, test = -1;
     unsigned long long n_docs = 0, seed = 1;
     int have_docs = 0, quiet = 0, c;
@@ -127,6 +131,7 @@ int lp_cmd_prepare(int argc, char **argv) {
         case 'n': n_docs = parse_count("--docs", optarg); have_docs = 1; break;
         case 'S': seed = parse_count("--seed", optarg); break;
         case 'q': quiet = 1; break;
+        case 'N': name = optarg; break;
         case 'h': if (lp_world_rank() == 0) usage(stdout); return 0;
         default:
             lp_user_error("prepare: unknown or incomplete option '%s' (see llamapro prepare --help)",
@@ -169,7 +174,7 @@ int lp_cmd_prepare(int argc, char **argv) {
 
     lp_prepare_opts o = {.out = out, .text_key = text_key, .val_fraction = val, .test_fraction = test,
                          .sources = synthetic ? synth_name : (const char *const *)files,
-                         .n_sources = synthetic ? 1 : n_files, .quiet = quiet};
+                         .n_sources = synthetic ? 1 : n_files, .quiet = quiet, .name = name};
     o.batch_bytes = lp_test_hook_prepare_batch_bytes(0); /* 0: the default */
     lp_prepare_run(src, tok, &o, MPI_COMM_WORLD);
     lp_docsrc_close(src);

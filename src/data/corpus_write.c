@@ -96,6 +96,18 @@ static void write_range(lp_corpus_writer *w, hid_t d, hid_t memtype, hsize_t siz
     H5Sclose(ms); H5Sclose(fs);
 }
 
+void lp_corpus_writer_provenance(lp_corpus_writer *w, const char *name, const uint64_t *docs, int n) {
+    attr_string(w->file, "source_name", name);
+    hsize_t dim = (hsize_t)(n > 0 ? n : 0);
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    LP_CHECK_H5(sp, "making the source_docs dataspace");
+    hid_t a = H5Acreate2(w->file, "source_docs", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    LP_CHECK_H5(a, "creating the source_docs attribute");
+    LP_CHECK_H5(H5Awrite(a, H5T_NATIVE_UINT64, docs), "writing the source_docs attribute");
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
 lp_corpus_writer *lp_corpus_writer_create(const char *path, MPI_Comm comm, const lp_corpus_meta *meta,
                                           const char *const *splits, int n_splits) {
     LP_ASSERT(n_splits >= 1 && n_splits <= LP_MAX_SPLITS, "checking the number of splits");

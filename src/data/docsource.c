@@ -8,16 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include "llamapro/check.h"
+#include "llamapro/instream.h"
 #include "llamapro/rng.h"
 
 struct lp_docsrc {
     /* files */
     char *const *paths;
     int n_files, cur;       /* cur: file being read, n_files when done */
-    gzFile gz;
+    lp_in *gz;              /* plain, gzip or zstd (instream.h) */
     char *rbuf;             /* read-ahead of the current file for lines (see read_line) */
     size_t rpos, rlen;
     uint64_t line, recs_in_file;
@@ -29,7 +29,7 @@ struct lp_docsrc {
 
 static int is_jsonl(const char *path) {
     size_t n = strlen(path);
-    const char *ext[] = {".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz"};
+    const char *ext[] = {".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst"};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         size_t m = strlen(ext[i]);
         if (n >= m && strcmp(path + n - m, ext[i]) == 0) return 1;
@@ -60,7 +60,7 @@ lp_docsrc *lp_docsrc_open_synthetic(const char *kind, uint64_t n_docs, uint64_t 
 
 void lp_docsrc_close(lp_docsrc *s) {
     if (!s) return;
-    if (s->gz) gzclose(s->gz);
+    if (s->gz) lp_in_close(s->gz);
     free(s->rbuf);
     lp_free(s);
 }
@@ -98,7 +98,7 @@ static lp_record *batch_add(lp_batch *b) {
 static double file_progress(const lp_docsrc *s) {
     double done = s->bytes_done;
     if (s->gz) {
-        z_off_t o = gzoffset(s->gz);
+        long long o = lp_in_offset(s->gz);
         if (o > 0) done += (double)o;
     }
     return done;
@@ -125,12 +125,10 @@ static int read_line(lp_docsrc *s, lp_batch *b, size_t *len) {
                 s->rbuf = malloc(LP_READ_AHEAD);
                 LP_CHECK_SYS(s->rbuf != NULL, "allocating the input read-ahead");
             }
-            int got = gzread(s->gz, s->rbuf, LP_READ_AHEAD);
-            int zerr;
-            gzerror(s->gz, &zerr);
-            /* data before an error is used; the error (Z_BUF_ERROR: truncated gzip) comes with the
-             * next read, which returns nothing */
-            if (got < 0 || (got == 0 && zerr != Z_OK)) return -1;
+            int got = lp_in_read(s->gz, s->rbuf, LP_READ_AHEAD);
+            /* data before an error is used; the error (Z_BUF_ERROR: truncated gzip; a zstd file
+             * ending inside a frame) comes with the next read, which returns nothing */
+            if (got < 0 || (got == 0 && lp_in_error(s->gz))) return -1;
             s->rpos = 0;
             s->rlen = (size_t)got;
             if (got == 0) {
@@ -187,13 +185,12 @@ static long next_synthetic(lp_docsrc *s, lp_batch *b, size_t max_bytes) {
 
 /* Open file s->cur; -1 with a message when it cannot be opened. */
 static int open_current(lp_docsrc *s, char *err, size_t errlen) {
-    s->gz = gzopen(s->paths[s->cur], "rb");
+    s->gz = lp_in_open(s->paths[s->cur]);
     if (!s->gz) {
         snprintf(err, errlen, "%s: cannot open (%s)", s->paths[s->cur],
                  errno ? strerror(errno) : "out of memory");
         return -1;
     }
-    gzbuffer(s->gz, 1 << 18);
     s->rpos = s->rlen = 0;
     s->line = 0;
     s->recs_in_file = 0;
@@ -203,7 +200,7 @@ static int open_current(lp_docsrc *s, char *err, size_t errlen) {
 static int close_current(lp_docsrc *s, char *err, size_t errlen) {
     struct stat st;
     if (stat(s->paths[s->cur], &st) == 0) s->bytes_done += (double)st.st_size;
-    gzclose(s->gz);
+    lp_in_close(s->gz);
     s->gz = NULL;
     if (s->recs_in_file == 0) {
         snprintf(err, errlen, "%s: no documents (expected %s)", s->paths[s->cur],
@@ -239,10 +236,8 @@ long lp_docsrc_next(lp_docsrc *s, lp_batch *b, size_t max_bytes, char *err, size
             errno = 0;
             int rc = read_line(s, b, &len);
             if (rc < 0) {
-                int zerr;
-                const char *m = gzerror(s->gz, &zerr);
-                snprintf(err, errlen, "%s:%" PRIu64 ": cannot read (%s: truncated or damaged)", path, s->line + 1,
-                         zerr == Z_ERRNO ? strerror(errno) : m);
+                snprintf(err, errlen, "%s:%" PRIu64 ": cannot read (%s%s)", path, s->line + 1, lp_in_error(s->gz),
+                         lp_in_is_zstd(path) ? "" : ": truncated or damaged");
                 return -1;
             }
             if (rc == 0) {
@@ -266,19 +261,17 @@ long lp_docsrc_next(lp_docsrc *s, lp_batch *b, size_t max_bytes, char *err, size
             size_t start = b->len;
             for (;;) {
                 batch_reserve(b, 1 << 20);
-                int got = gzread(s->gz, b->data + b->len, (unsigned)(b->cap - b->len > (1u << 30) ? (1u << 30) : b->cap - b->len));
+                int got = lp_in_read(s->gz, b->data + b->len, (unsigned)(b->cap - b->len > (1u << 30) ? (1u << 30) : b->cap - b->len));
                 if (got < 0) {
-                    int zerr;
-                    const char *m = gzerror(s->gz, &zerr);
-                    snprintf(err, errlen, "%s: cannot read (%s)", path, zerr == Z_ERRNO ? strerror(errno) : m);
+                    snprintf(err, errlen, "%s: cannot read (%s)", path, lp_in_error(s->gz));
                     return -1;
                 }
                 if (got == 0) {
                     /* gzread ends a truncated gzip stream with 0 and leaves Z_BUF_ERROR behind */
-                    int zerr;
-                    const char *m = gzerror(s->gz, &zerr);
-                    if (zerr != Z_OK) {
-                        snprintf(err, errlen, "%s: cannot read (%s: the gzip file is truncated or damaged)", path, m);
+                    const char *m = lp_in_error(s->gz);
+                    if (m) {
+                        snprintf(err, errlen, "%s: cannot read (%s%s)", path, m,
+                                 lp_in_is_zstd(path) ? "" : ": the gzip file is truncated or damaged");
                         return -1;
                     }
                     break;

@@ -114,6 +114,8 @@ void lp_prepare_run(lp_docsrc *src, const lp_tokenizer *tok, const lp_prepare_op
     uint64_t rec_base = 0, tokens_all = 0;
     double t0 = now(), last = t0;
     char err[4400];
+    int n_in = o->n_sources > 0 ? o->n_sources : 1; /* provenance: documents per input file */
+    uint64_t *per_file = lp_calloc((size_t)n_in, sizeof *per_file, "counting documents per input file");
 
     for (;;) {
         long n = lp_docsrc_next(src, &b, batch_bytes, err, sizeof err);
@@ -196,6 +198,7 @@ void lp_prepare_run(lp_docsrc *src, const lp_tokenizer *tok, const lp_prepare_op
         }
         for (size_t i = lo; i < hi; i++) {
             if (status[i] < 0) continue;
+            per_file[b.recs[i].file > 0 && b.recs[i].file < n_in ? b.recs[i].file : 0]++;
             LP_CHECK_SYS(docs[i] != NULL, "allocating a document's tokens");
             push_doc(&sb[status[i]], docs[i], (uint64_t)ndoc[i]);
             free(docs[i]);
@@ -226,6 +229,13 @@ void lp_prepare_run(lp_docsrc *src, const lp_tokenizer *tok, const lp_prepare_op
     for (int s = 0; s < n_splits; s++)
         len += snprintf(summary + len, sizeof summary - (size_t)len, "%s%s %" PRIu64 " docs %" PRIu64 " tokens",
                         s ? ", " : "", names[s], lp_corpus_writer_docs(w, s), lp_corpus_writer_tokens(w, s));
+    LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, per_file, n_in, MPI_UINT64_T, MPI_SUM, comm), "counting documents per file");
+    char base[256];
+    const char *slash = strrchr(o->out, '/');
+    snprintf(base, sizeof base, "%s", slash ? slash + 1 : o->out);
+    if (strlen(base) > 3 && !strcmp(base + strlen(base) - 3, ".h5")) base[strlen(base) - 3] = 0;
+    lp_corpus_writer_provenance(w, o->name ? o->name : base, per_file, n_in);
+    lp_free(per_file);
     lp_corpus_writer_close(w);
     LP_CHECK_MPI(MPI_Barrier(comm), "waiting for all ranks to close the corpus");
     if (rank == 0) LP_CHECK_SYS(rename(partial, o->out) == 0, "renaming the finished corpus into place");

@@ -177,6 +177,7 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
     uint64_t data[4] = {st->data.seed, st->data.seq_len, st->data.global_batch, st->data.n_windows};
     attr_write_u64s(ts, "data_cursor", data, 4);
     lp_h5_attr_write_str(ts, "data_cursor_fields", "seed, seq_len, global_batch, n_windows");
+    if (st->data_mix[0]) lp_h5_attr_write_str(ts, "data_mixture", st->data_mix);
     lp_h5_attr_write_int(ts, "written_dp", st->dp);
     lp_h5_attr_write_int(ts, "written_pp", st->pp);
     lp_h5_attr_write_int(ts, "written_ranks", st->ranks);
@@ -333,6 +334,7 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
     attr_read_u64s(ts, "rng", st->rng.s, 4, path);
     attr_read_u64s(ts, "data_cursor", u, 4, path);
     st->data = (lp_sampler_state){u[0], u[1], u[2], u[3]};
+    lp_h5_attr_read_str(ts, "data_mixture", st->data_mix, sizeof st->data_mix); /* absent: one corpus */
     lp_h5_attr_read_int(ts, "written_dp", &st->dp);
     lp_h5_attr_read_int(ts, "written_pp", &st->pp);
     lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);

@@ -13,6 +13,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/h5util.h"
+#include "llamapro/hf_config.h"
 #include "llamapro/import.h"
 #include "llamapro/tokenizer.h"
 
@@ -23,16 +24,6 @@ void lp_hf_export_check_dir(const char *dir) {
     if (stat(dir, &st) == 0) lp_user_error("%s: already exists (export --to hf writes a new directory)", dir);
     if (strlen(dir) > 4000) lp_user_error("%.100s...: export directory path too long", dir);
     lp_check_output_path(dir); /* the parent directory exists and is writable */
-}
-
-/* Shortest decimal that reads back as the same float32: 1e-05, not 9.99999975e-06. */
-static double float_decimal(float v) {
-    char buf[64];
-    for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)v);
-        if (strtof(buf, NULL) == v) break;
-    }
-    return strtod(buf, NULL);
 }
 
 static void write_text(const char *path, const char *text, size_t n) {
@@ -72,9 +63,7 @@ static void add_id(cJSON *j, const char *name, int id) {
 static void write_config(const lp_model *m, const char *dir, lp_dtype dtype, int bos, int eos) {
     const lp_config *c = &m->cfg;
     cJSON *j = cJSON_CreateObject();
-    cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
-    cJSON_AddStringToObject(j, "model_type", "llama");
+    lp_hf_config_write_arch(j, c); /* architectures, model_type, head_dim, rope, family options */
     cJSON_AddNumberToObject(j, "hidden_size", c->dim);
     cJSON_AddNumberToObject(j, "intermediate_size", c->hidden_dim);
     cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
@@ -82,15 +71,12 @@ static void write_config(const lp_model *m, const char *dir, lp_dtype dtype, int
     cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_kv_heads);
     cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
     cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq_len);
-    cJSON_AddNumberToObject(j, "rms_norm_eps", float_decimal(c->norm_eps));
-    cJSON_AddNumberToObject(j, "rope_theta", float_decimal(c->rope_theta));
+    cJSON_AddNumberToObject(j, "rms_norm_eps", lp_float_decimal(c->norm_eps));
     cJSON_AddStringToObject(j, "hidden_act", "silu");
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_embeddings != 0);
     cJSON_AddStringToObject(j, "torch_dtype", dtype == LP_DTYPE_BF16 ? "bfloat16" : "float32");
     add_id(j, "bos_token_id", bos);
     add_id(j, "eos_token_id", eos);
-    cJSON_AddBoolToObject(j, "attention_bias", 0);
-    cJSON_AddBoolToObject(j, "mlp_bias", 0);
     char p[HF_PATH];
     snprintf(p, sizeof p, "%s/config.json", dir);
     write_json(p, j);
@@ -102,10 +88,10 @@ static void write_readme(const lp_model *m, const char *dir) {
     snprintf(p, sizeof p, "%s/README.md", dir);
     FILE *f = fopen(p, "w");
     LP_CHECK_SYS(f != NULL, "creating README.md");
-    fprintf(f, "---\nlibrary_name: transformers\ntags: [llama, llama-pro, block-expansion]\n---\n\n");
+    fprintf(f, "---\nlibrary_name: transformers\ntags: [%s, llama-pro, block-expansion]\n---\n\n", lp_arch_model_type(m->cfg.arch));
     fprintf(f, "# LLaMA Pro model exported by llamapro %s\n\n", LP_VERSION);
-    fprintf(f, "A LlamaForCausalLM with %d layers (hidden size %d, %d heads, %d key/value heads, vocabulary %d).\n\n",
-            m->cfg.n_layers, m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.vocab_size);
+    fprintf(f, "A %s with %d layers (hidden size %d, %d heads, %d key/value heads, vocabulary %d).\n\n",
+            lp_arch_class(m->cfg.arch), m->cfg.n_layers, m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.vocab_size);
     cJSON *e = m->expansion_json ? cJSON_Parse(m->expansion_json) : NULL;
     if (e) {
         const cJSON *blocks = cJSON_GetObjectItem(e, "blocks"), *pos = cJSON_GetObjectItem(e, "position"),
@@ -181,9 +167,7 @@ void lp_hf_export(const lp_model *m, const char *dir, lp_dtype dtype, unsigned l
             LP_ASSERT(t->data != NULL, "exporting a tensor this rank does not hold");
             float *w = lp_calloc(t->numel, sizeof(float), "converting a tensor");
             memcpy(w, t->data, t->numel * sizeof(float));
-            int hd = lp_head_dim(&m->cfg);
-            if (t->kind == LP_WQ) lp_hf_permute(w, m->cfg.n_heads, hd, m->cfg.dim);
-            if (t->kind == LP_WK) lp_hf_permute(w, m->cfg.n_kv_heads, hd, m->cfg.dim);
+            lp_hf_layout(&m->cfg, t, w, 1); /* q/k rows, biases and norms into rotate_half halves */
             if (dtype == LP_DTYPE_BF16) {
                 uint16_t *b = (uint16_t *)(void *)w; /* narrow in place, front to back */
                 for (size_t e = 0; e < t->numel; e++) b[e] = lp_f32_to_bf16(w[e]);

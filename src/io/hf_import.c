@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "llamapro/check.h"
+#include "llamapro/hf_config.h"
 #include "llamapro/import.h"
 #include "llamapro/safetensors.h"
 
@@ -28,75 +29,19 @@ static void permute_rows(float *w, int heads, int hd, int in, int to_hf) {
 void lp_hf_permute(float *w, int heads, int hd, int in) { permute_rows(w, heads, hd, in, 1); }
 void lp_hf_unpermute(float *w, int heads, int hd, int in) { permute_rows(w, heads, hd, in, 0); }
 
-static int json_int(const cJSON *j, const char *key, int *out, const char *path, int required) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!v || cJSON_IsNull(v)) {
-        if (required) lp_user_error("%s: field '%s' is missing", path, key);
-        return -1;
+void lp_hf_layout(const lp_config *c, const lp_tensor *t, float *v, int to_hf) {
+    /* every tensor indexed by a q or k head's dimension: rows of wq/wk, entries of bq/bk, and the
+     * q/k norm weights (one head's worth, shared by all heads) */
+    int hd = lp_head_dim(c), heads = 0, in = 1;
+    switch (t->kind) {
+    case LP_WQ: heads = c->n_heads, in = c->dim; break;
+    case LP_WK: heads = c->n_kv_heads, in = c->dim; break;
+    case LP_BQ: heads = c->n_heads; break;
+    case LP_BK: heads = c->n_kv_heads; break;
+    case LP_Q_NORM: case LP_K_NORM: heads = 1; break;
+    default: return;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 2147483647.0)
-        lp_user_error("%s: field '%s' must be an integer", path, key);
-    *out = (int)v->valuedouble;
-    return 0;
-}
-
-static void parse_config(const char *dir, lp_config *c) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (access(path, F_OK) != 0) lp_user_error("%s: no config.json (expected a Hugging Face model directory)", dir);
-    size_t n;
-    char *text = lp_read_file(path, &n);
-    cJSON *j = cJSON_ParseWithLength(text, n);
-    if (!j || !cJSON_IsObject(j)) lp_user_error("%s: not valid JSON (expected a JSON object)", path);
-    int llama = 0;
-    const char *arch = NULL;
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(j, "architectures");
-    const cJSON *a;
-    cJSON_ArrayForEach(a, archs) {
-        if (!cJSON_IsString(a)) continue;
-        if (!arch) arch = a->valuestring;
-        if (!strcmp(a->valuestring, "LlamaForCausalLM")) llama = 1;
-    }
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-    if (cJSON_IsString(mt)) {
-        if (!arch) arch = mt->valuestring;
-        /* architectures, when given, decides; model_type "llama" alone is enough without it. */
-        if (!strcmp(mt->valuestring, "llama") && !cJSON_IsArray(archs)) llama = 1;
-    }
-    if (!llama)
-        lp_user_error("%s: architecture '%s' is not supported (expected LlamaForCausalLM)", path, arch ? arch : "(none)");
-    memset(c, 0, sizeof *c);
-    json_int(j, "hidden_size", &c->dim, path, 1);
-    json_int(j, "intermediate_size", &c->hidden_dim, path, 1);
-    json_int(j, "num_hidden_layers", &c->n_layers, path, 1);
-    json_int(j, "num_attention_heads", &c->n_heads, path, 1);
-    if (json_int(j, "num_key_value_heads", &c->n_kv_heads, path, 0) < 0) c->n_kv_heads = c->n_heads;
-    json_int(j, "vocab_size", &c->vocab_size, path, 1);
-    json_int(j, "max_position_embeddings", &c->max_seq_len, path, 1);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "rms_norm_eps");
-    if (!cJSON_IsNumber(v)) lp_user_error("%s: field 'rms_norm_eps' is missing or not a number", path);
-    c->norm_eps = (float)v->valuedouble;
-    v = cJSON_GetObjectItemCaseSensitive(j, "rope_theta");
-    c->rope_theta = 10000.0f;
-    if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v)) lp_user_error("%s: field 'rope_theta' must be a number", path);
-        c->rope_theta = (float)v->valuedouble;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
-    if (v && !cJSON_IsNull(v) && !cJSON_IsBool(v)) lp_user_error("%s: field 'tie_word_embeddings' must be true or false", path);
-    c->tie_embeddings = cJSON_IsTrue(v);
-    /* Features our forward pass does not implement: refuse rather than import a different model. */
-    v = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
-    if (v && !cJSON_IsNull(v)) lp_user_error("%s: field 'rope_scaling' is not supported (must be null)", path);
-    v = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
-    if (cJSON_IsTrue(v)) lp_user_error("%s: field 'attention_bias' = true is not supported", path);
-    int hd;
-    if (json_int(j, "head_dim", &hd, path, 0) == 0 && c->n_heads > 0 && hd * c->n_heads != c->dim)
-        lp_user_error("%s: field 'head_dim' (%d) must equal hidden_size / num_attention_heads", path, hd);
-    char err[256];
-    if (lp_config_validate(c, err, sizeof err) != 0) lp_user_error("%s: %s", path, err);
-    cJSON_Delete(j);
-    lp_free(text);
+    permute_rows(v, heads, hd, in, to_hf);
 }
 
 /* The HF name of one of our tensors. */
@@ -104,8 +49,11 @@ void lp_hf_tensor_name(const lp_tensor *t, char *buf, size_t n) {
     static const char *layer[LP_LAYER_NTENSORS] = {
         [LP_ATTN_NORM] = "input_layernorm", [LP_WQ] = "self_attn.q_proj", [LP_WK] = "self_attn.k_proj",
         [LP_WV] = "self_attn.v_proj", [LP_WO] = "self_attn.o_proj", [LP_MLP_NORM] = "post_attention_layernorm",
-        [LP_W1] = "mlp.gate_proj", [LP_W3] = "mlp.up_proj", [LP_W2] = "mlp.down_proj"};
-    if (t->layer >= 0) snprintf(buf, n, "model.layers.%d.%s.weight", t->layer, layer[t->kind]);
+        [LP_W1] = "mlp.gate_proj", [LP_W3] = "mlp.up_proj", [LP_W2] = "mlp.down_proj",
+        [LP_BQ] = "self_attn.q_proj", [LP_BK] = "self_attn.k_proj", [LP_BV] = "self_attn.v_proj",
+        [LP_Q_NORM] = "self_attn.q_norm", [LP_K_NORM] = "self_attn.k_norm"};
+    int bias = t->kind == LP_BQ || t->kind == LP_BK || t->kind == LP_BV;
+    if (t->layer >= 0) snprintf(buf, n, "model.layers.%d.%s.%s", t->layer, layer[t->kind], bias ? "bias" : "weight");
     else if (!strcmp(t->name, "tok_embeddings")) snprintf(buf, n, "model.embed_tokens.weight");
     else if (!strcmp(t->name, "norm")) snprintf(buf, n, "model.norm.weight");
     else snprintf(buf, n, "lm_head.weight");
@@ -179,7 +127,7 @@ static void check_shards(const shard_set *s, const lp_config *c, const char *dir
 
 void lp_import_hf(lp_model *m, const char *dir) {
     lp_config c;
-    parse_config(dir, &c);
+    lp_hf_config_parse(dir, &c); /* family, options and refusals: hf_config.c */
     char ipath[4200], spath[4200];
     snprintf(ipath, sizeof ipath, "%s/model.safetensors.index.json", dir);
     snprintf(spath, sizeof spath, "%s/model.safetensors", dir);
@@ -237,8 +185,7 @@ void lp_import_hf(lp_model *m, const char *dir) {
             lp_user_error("%s: tensor '%s' has shape [%s], but config.json implies [%s]", sf->path, name, have, exp);
         }
         lp_st_read_f32(sf, st, t->data);
-        if (t->kind == LP_WQ) lp_hf_unpermute(t->data, c.n_heads, lp_head_dim(&c), c.dim);
-        if (t->kind == LP_WK) lp_hf_unpermute(t->data, c.n_kv_heads, lp_head_dim(&c), c.dim);
+        lp_hf_layout(&c, t, t->data, 0);
     }
     for (int i = 0; i < s.n; i++) {
         lp_st_close(&s.files[i]);

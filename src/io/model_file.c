@@ -11,6 +11,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/h5util.h"
+#include "llamapro/hf_config.h"
 #include "llamapro/tokenizer.h"
 
 void lp_model_tensor_h5path(const lp_tensor *t, char *buf, size_t n) {
@@ -73,6 +74,7 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm) {
     lp_h5_attr_write_f32(g, "norm_eps", c->norm_eps);
     lp_h5_attr_write_f32(g, "rope_theta", c->rope_theta);
     lp_h5_attr_write_int(g, "tie_embeddings", c->tie_embeddings ? 1 : 0);
+    lp_config_write_arch_attrs(g, c); /* architecture and options: hf_config.c */
     LP_CHECK_H5(H5Gclose(g), "closing the config group");
 
     if (m->tokenizer && m->tokenizer_len > 0) {
@@ -181,6 +183,7 @@ void lp_model_read_config(hid_t file, lp_config *c, const char *path) {
         lp_user_error("%s: /config attribute 'norm_eps' is missing or not a number", path);
     if (lp_h5_attr_read_f32(g, "rope_theta", &c->rope_theta) < 0)
         lp_user_error("%s: /config attribute 'rope_theta' is missing or not a number", path);
+    lp_config_read_arch_attrs(g, c, path);
     LP_CHECK_H5(H5Gclose(g), "closing /config");
     char err[256];
     if (lp_config_validate(c, err, sizeof err) != 0) lp_user_error("%s: /config: %s", path, err);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "llamapro/check.h"
+#include "llamapro/mixture.h"
 #include "llamapro/checkpoint.h"
 
 typedef enum { T_STR, T_INT, T_U64, T_DBL, T_FLT, T_BOOL, T_VALS } kind;
@@ -43,6 +44,7 @@ static const field fields[] = {
     S("method", "name", method, "llama-pro|full|pretrain"),
     S("method", "unfreeze", unfreeze, NULL),
     S("data", "train", train_path, NULL),
+    S("data", "replay", replay, NULL),
     {"data", "val", T_VALS, 0, 0, 0, 0, NULL},
     I("data", "seq_len", seq_len, 1, 1 << 20),
     I("batch", "micro_batch", micro_batch, 1, 1 << 20),
@@ -171,6 +173,13 @@ static int set_field(lp_run_config *rc, const char *section, const char *key, co
             }
         }
         snprintf(p, f->size, "%s", value);
+        if (!strcmp(section, "data") && ((!strcmp(key, "train") && lp_mix_is_mixture(p)) || (!strcmp(key, "replay") && *p))) {
+            lp_mix_source src[LP_MIX_MAX]; /* a mixture (mixture.h): checked here, opened by train */
+            char w[512];
+            if (lp_mix_parse(p, src, LP_MIX_MAX, w, sizeof w) >= 0) return 0;
+            snprintf(why, n, "[data] %s: %.400s", key, w);
+            return -1;
+        }
         if (!strcmp(section, "data") && !strcmp(key, "train")) {
             /* "path[:split]" */
             char *colon = strrchr(p, ':');

@@ -18,6 +18,10 @@ static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, in
     s->xmid = F32(N * c->dim, "allocating activations");
     s->rstd2 = F32(N, "allocating activations");
     s->h13 = F32(N * 2 * c->hidden_dim, "allocating activations");
+    if (c->qk_norm) {
+        s->qkn_x = F32(N * (c->n_heads + c->n_kv_heads) * hd, "allocating activations");
+        s->qkn_rstd = F32(N * (c->n_heads + c->n_kv_heads), "allocating activations");
+    }
     if (bf16) {
         s->ln1h = BF16(N * c->dim, "allocating activations");
         s->attyh = BF16(N * c->n_heads * hd, "allocating activations");
@@ -32,13 +36,14 @@ static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, in
 
 static void slot_free(lp_layer_acts *s) {
     void *p[] = {s->ln1, s->rstd1, s->qkv, s->att, s->atty, s->xmid, s->ln2, s->rstd2, s->h13, s->hg,
-                 s->ln1h, s->attyh, s->ln2h, s->hgh};
+                 s->ln1h, s->attyh, s->ln2h, s->hgh, s->qkn_x, s->qkn_rstd};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
 }
 
 static size_t slot_floats(const lp_config *c, size_t N, int B, int T) {
     int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
-    return N * (4 * (size_t)c->dim + QKV + (size_t)c->n_heads * hd + 3 * (size_t)c->hidden_dim + 2) +
+    size_t qkn = c->qk_norm ? (size_t)(c->n_heads + c->n_kv_heads) * (hd + 1) : 0;
+    return N * (4 * (size_t)c->dim + QKV + (size_t)c->n_heads * hd + 3 * (size_t)c->hidden_dim + 2 + qkn) +
            (size_t)B * c->n_heads * T * T;
 }
 
@@ -98,7 +103,7 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
     }
     a->rope_cos = F32((size_t)T * hd / 2, "allocating the RoPE table");
     a->rope_sin = F32((size_t)T * hd / 2, "allocating the RoPE table");
-    lp_rope_table(a->rope_cos, a->rope_sin, T, hd, c->rope_theta);
+    lp_rope_table_config(a->rope_cos, a->rope_sin, T, c);
     if (scratch) {
         LP_ASSERT(scratch->B == B && scratch->T == T, "sharing backward scratch between activations of another size");
         memcpy(a->dres, scratch->dres, sizeof a->dres);

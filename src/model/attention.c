@@ -21,22 +21,23 @@
 
 enum { QB = 64 }; /* query rows per causal block */
 
-/* Softmax of row t of p over columns [0, t], zero over (t, ncols). */
-static void softmax_row(float *row, int t, int ncols) {
-    float mx = row[0], sum = 0;
-    for (int s = 1; s <= t; s++) mx = row[s] > mx ? row[s] : mx;
+/* Softmax of row t of p over columns [lo, t], zero over [0, lo) and (t, ncols). */
+static void softmax_row(float *row, int lo, int t, int ncols) {
+    float mx = row[lo], sum = 0;
+    for (int s = lo + 1; s <= t; s++) mx = row[s] > mx ? row[s] : mx;
 #pragma omp simd reduction(+ : sum)
-    for (int s = 0; s <= t; s++) {
+    for (int s = lo; s <= t; s++) {
         row[s] = expf(row[s] - mx);
         sum += row[s];
     }
     float inv = 1.0f / sum;
 #pragma omp simd
-    for (int s = 0; s <= t; s++) row[s] *= inv;
+    for (int s = lo; s <= t; s++) row[s] *= inv;
+    if (lo > 0) memset(row, 0, sizeof(float) * (size_t)lo);
     if (ncols > t + 1) memset(row + t + 1, 0, sizeof(float) * (size_t)(ncols - t - 1));
 }
 
-void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd) {
+void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd, int window) {
     int QKV = (H + 2 * KV) * hd, Y = H * hd, group = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for collapse(2) schedule(static)
@@ -51,7 +52,7 @@ void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, 
                 int r1 = r0 + QB < T ? r0 + QB : T, rows = r1 - r0;
                 /* p[r0:r1, 0:r1] = scale * q[r0:r1] k[0:r1]^T */
                 lp_gemm(0, 1, rows, r1, hd, scale, q + (size_t)r0 * QKV, QKV, k, QKV, 0.0f, p + (size_t)r0 * T, T);
-                for (int t = r0; t < r1; t++) softmax_row(p + (size_t)t * T, t, T);
+                for (int t = r0; t < r1; t++) softmax_row(p + (size_t)t * T, window > 0 && t >= window ? t - window + 1 : 0, t, T);
                 /* y[r0:r1] = p[r0:r1, 0:r1] v[0:r1] */
                 lp_gemm(0, 0, rows, hd, r1, 1.0f, p + (size_t)r0 * T, T, v, QKV, 0.0f, yh + (size_t)r0 * Y, Y);
             }

@@ -90,9 +90,15 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
 
     rmsnorm(&d, s->ln1, s->ln1h, s->rstd1, x, d.attn_norm, eps);
     lp_layer_linear(m, l, LP_G_QKV, d.N, IN(d, s->ln1, s->ln1h), 0.0f, s->qkv);          /* [N,QKV] */
+    const lp_config *c = &m->cfg;
+    const float *p = m->layers[l].params;
+    if (c->qkv_bias) lp_bias_forward(s->qkv, p + lp_layer_tensor_offset(c, LP_BQ), d.N, d.QKV, d.QKV); /* + bq|bk|bv */
+    if (c->qk_norm)                                                                       /* per-head norms on q, k */
+        lp_qknorm_forward(s->qkv, s->qkn_x, s->qkn_rstd, p + lp_layer_tensor_offset(c, LP_Q_NORM),
+                          p + lp_layer_tensor_offset(c, LP_K_NORM), d.N, d.H, d.KV, d.hd, d.QKV, eps);
     lp_rope_apply(s->qkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, +1); /* q and k */
     double t0 = omp_get_wtime();
-    lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);                 /* [N,Y] */
+    lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd, c->sliding_window); /* [N,Y] */
     attention_seconds += omp_get_wtime() - t0;
     copy(s->xmid, x, (size_t)d.N * d.C);
     lp_layer_linear(m, l, LP_G_WO, d.N, as_input(&d, s->attyh, s->atty, (size_t)d.N * d.Y), 1.0f, s->xmid); /* x + atty wo^T */
@@ -129,6 +135,16 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     lp_attention_backward(a->dqkv, a->datt_scratch, a->datty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);
     attention_seconds += omp_get_wtime() - t0;
     lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
+    const lp_config *c = &m->cfg;
+    if (c->qk_norm) { /* back through the q/k norms; their weight gradients need dy of the norms,
+                       * which this overwrites, so they are added here (trainable layers only) */
+        const float *p = m->layers[l].params;
+        float *g = m->layers[l].grads;
+        lp_qknorm_backward(a->dqkv, g ? g + lp_layer_tensor_offset(c, LP_Q_NORM) : NULL,
+                           g ? g + lp_layer_tensor_offset(c, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
+                           p + lp_layer_tensor_offset(c, LP_Q_NORM), p + lp_layer_tensor_offset(c, LP_K_NORM), d.N, d.H,
+                           d.KV, d.hd, d.QKV);
+    }
     lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);
     copy(dx, a->dxmid, nc);
     lp_rmsnorm_backward_input(dx, a->dln1, x, d.attn_norm, s->rstd1, d.N, d.C, 1);
@@ -157,4 +173,5 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     lp_gemm_ex(p, 1, 0, d.QKV, d.C, d.N, 1.0f, IN(d, a->dqkv, a->dqkvh), d.QKV, IN(d, s->ln1, s->ln1h), d.C, NULL, 1.0f,
                g + lp_tp_layer_offset(c, tp, LP_WQ), d.C);                               /* dWqkv [QKV,C] */
     lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, tp, LP_ATTN_NORM), a->dln1, x, s->rstd1, d.N, d.C);
+    if (c->qkv_bias) lp_bias_backward(g + lp_tp_layer_offset(c, tp, LP_BQ), a->dqkv, d.N, d.QKV, d.QKV); /* dbq|dbk|dbv */
 }

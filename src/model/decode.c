@@ -28,7 +28,8 @@ void lp_decoder_init(lp_decoder *d, const lp_model *m, int Tmax) {
     d->rstd = lp_calloc(1, sizeof(float), "allocating decoder state");
     d->rope_cos = lp_calloc((size_t)Tmax * hd / 2, sizeof(float), "allocating the RoPE table");
     d->rope_sin = lp_calloc((size_t)Tmax * hd / 2, sizeof(float), "allocating the RoPE table");
-    lp_rope_table(d->rope_cos, d->rope_sin, Tmax, hd, c->rope_theta);
+    lp_rope_table_config(d->rope_cos, d->rope_sin, Tmax, c);
+    if (c->qk_norm) d->qkn = lp_calloc((size_t)(c->n_heads + c->n_kv_heads) * (hd + 1), sizeof(float), "allocating decoder state");
     int w = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
     if (m->precision == LP_BF16) d->xh = lp_calloc((size_t)(w > c->n_heads * hd ? w : c->n_heads * hd), sizeof(lp_bf16),
                                                    "allocating decoder state");
@@ -44,7 +45,7 @@ static void linear(lp_decoder *d, const lp_model *m, int l, int g, const float *
 
 void lp_decoder_free(lp_decoder *d) {
     float *p[] = {d->k, d->v, d->x, d->ln, d->qkv, d->y, d->h13, d->hg, d->scores, d->logits, d->rstd,
-                  d->rope_cos, d->rope_sin};
+                  d->rope_cos, d->rope_sin, d->qkn};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
     lp_free(d->xh);
     memset(d, 0, sizeof *d);
@@ -61,20 +62,27 @@ const float *lp_decoder_step(lp_decoder *d, const lp_model *m, int token) {
         float *kc = d->k + (size_t)l * d->Tmax * kvw, *vc = d->v + (size_t)l * d->Tmax * kvw;
         lp_rmsnorm_forward(d->ln, d->rstd, d->x, p + lp_layer_tensor_offset(c, LP_ATTN_NORM), 1, C, c->norm_eps);
         linear(d, m, l, LP_G_QKV, d->ln, 0.0f, d->qkv);
+        if (c->qkv_bias) lp_bias_forward(d->qkv, p + lp_layer_tensor_offset(c, LP_BQ), 1, QKV, QKV);
+        if (c->qk_norm)
+            lp_qknorm_forward(d->qkv, d->qkn, d->qkn + (size_t)(H + KV) * hd, p + lp_layer_tensor_offset(c, LP_Q_NORM),
+                              p + lp_layer_tensor_offset(c, LP_K_NORM), 1, H, KV, hd, QKV, c->norm_eps);
         /* rotate q and k by position t: the tables offset to row t, one row of "T = 1" */
         lp_rope_apply(d->qkv, QKV, 1, 1, H + KV, hd, d->rope_cos + (size_t)t * hd / 2,
                       d->rope_sin + (size_t)t * hd / 2, +1);
         memcpy(kc + (size_t)t * kvw, d->qkv + H * hd, sizeof(float) * kvw);
         memcpy(vc + (size_t)t * kvw, d->qkv + (H + KV) * hd, sizeof(float) * kvw);
+        /* keys j0..t: all of them, or the last `sliding_window` (Mistral) */
+        int j0 = c->sliding_window > 0 && t + 1 > c->sliding_window ? t + 1 - c->sliding_window : 0, nk = t + 1 - j0;
         for (int h = 0; h < H; h++) {
             int g = h / group;
-            /* scores[0..t] = scale * q_h . k_j ; softmax ; y_h = sum_j p_j v_j */
-            lp_gemm(0, 1, 1, t + 1, hd, scale, d->qkv + h * hd, hd, kc + g * hd, kvw, 0.0f, d->scores, t + 1);
+            const float *kh = kc + (size_t)j0 * kvw + g * hd, *vh = vc + (size_t)j0 * kvw + g * hd;
+            /* scores[0..nk) = scale * q_h . k_j ; softmax ; y_h = sum_j p_j v_j */
+            lp_gemm(0, 1, 1, nk, hd, scale, d->qkv + h * hd, hd, kh, kvw, 0.0f, d->scores, nk);
             float mx = d->scores[0], sum = 0;
-            for (int j = 1; j <= t; j++) mx = d->scores[j] > mx ? d->scores[j] : mx;
-            for (int j = 0; j <= t; j++) sum += (d->scores[j] = expf(d->scores[j] - mx));
-            for (int j = 0; j <= t; j++) d->scores[j] /= sum;
-            lp_gemm(0, 0, 1, hd, t + 1, 1.0f, d->scores, t + 1, vc + g * hd, kvw, 0.0f, d->y + h * hd, hd);
+            for (int j = 1; j < nk; j++) mx = d->scores[j] > mx ? d->scores[j] : mx;
+            for (int j = 0; j < nk; j++) sum += (d->scores[j] = expf(d->scores[j] - mx));
+            for (int j = 0; j < nk; j++) d->scores[j] /= sum;
+            lp_gemm(0, 0, 1, hd, nk, 1.0f, d->scores, nk, vh, kvw, 0.0f, d->y + h * hd, hd);
         }
         linear(d, m, l, LP_G_WO, d->y, 1.0f, d->x);
         lp_rmsnorm_forward(d->ln, d->rstd, d->x, p + lp_layer_tensor_offset(c, LP_MLP_NORM), 1, C, c->norm_eps);

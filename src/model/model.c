@@ -9,8 +9,8 @@
 #include "llamapro/check.h"
 #include "llamapro/rng.h"
 
-static const char *layer_names[LP_LAYER_NTENSORS] = {"attn_norm", "wq", "wk", "wv", "wo",
-                                                     "mlp_norm", "w1", "w3", "w2"};
+static const char *layer_names[LP_LAYER_NTENSORS] = {"attn_norm", "wq", "wk", "wv", "wo", "mlp_norm", "w1",
+                                                     "w3", "w2", "bq", "bk", "bv", "q_norm", "k_norm"};
 
 const char *lp_layer_tensor_name(int t) { return (t >= 0 && t < LP_LAYER_NTENSORS) ? layer_names[t] : "?"; }
 
@@ -26,7 +26,7 @@ int lp_config_validate(const lp_config *c, char *err, size_t n) {
     if (c->hidden_dim <= 0) BAD("hidden_dim must be positive (got %d)", c->hidden_dim);
     if (c->n_layers <= 0) BAD("n_layers must be positive (got %d)", c->n_layers);
     if (c->n_heads <= 0) BAD("n_heads must be positive (got %d)", c->n_heads);
-    if (c->dim % c->n_heads) BAD("n_heads (%d) must divide dim (%d)", c->n_heads, c->dim);
+    if (!c->head_dim && c->dim % c->n_heads) BAD("n_heads (%d) must divide dim (%d)", c->n_heads, c->dim);
     if (lp_head_dim(c) % 2) BAD("head dimension dim/n_heads = %d must be even for RoPE", lp_head_dim(c));
     if (c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads)
         BAD("n_kv_heads (%d) must divide n_heads (%d)", c->n_kv_heads, c->n_heads);
@@ -34,7 +34,7 @@ int lp_config_validate(const lp_config *c, char *err, size_t n) {
     if (c->max_seq_len <= 0) BAD("max_seq_len must be positive (got %d)", c->max_seq_len);
     if (!(c->norm_eps > 0) || !isfinite(c->norm_eps)) BAD("norm_eps must be positive (got %g)", c->norm_eps);
     if (!(c->rope_theta > 0) || !isfinite(c->rope_theta)) BAD("rope_theta must be positive (got %g)", c->rope_theta);
-    return 0;
+    return lp_config_validate_arch(c, err, n); /* the family's options (arch.c) */
 #undef BAD
 }
 
@@ -49,6 +49,13 @@ size_t lp_layer_tensor_shape(const lp_config *c, int t, int shape[2], int *ndim)
     case LP_WO: r = C; k = q; break;
     case LP_W1: case LP_W3: r = F; k = C; break;
     case LP_W2: r = C; k = F; break;
+    case LP_BQ: case LP_BK: case LP_BV: /* vectors; size 0 without the option */
+    case LP_Q_NORM: case LP_K_NORM: {
+        int len = t == LP_BQ ? q : t == LP_BK || t == LP_BV ? kv : hd;
+        int on = t <= LP_BV ? c->qkv_bias : c->qk_norm;
+        *ndim = 1; shape[0] = on ? len : 0; shape[1] = 1;
+        return on ? (size_t)len : 0;
+    }
     default: LP_ASSERT(0, "looking up a layer tensor shape");
     }
     *ndim = 2;
@@ -111,7 +118,7 @@ void lp_model_alloc_range(lp_model *m, const lp_config *c, int l0, int l1, int e
         snprintf(ly->origin, sizeof ly->origin, "base:%d", l);
         for (int t = 0; t < LP_LAYER_NTENSORS; t++) {
             int shape[2], nd;
-            lp_layer_tensor_shape(c, t, shape, &nd);
+            if (lp_layer_tensor_shape(c, t, shape, &nd) == 0) continue; /* an option this config lacks */
             char name[48];
             snprintf(name, sizeof name, "layers.%d.%s", l, layer_names[t]);
             add_tensor(m, name, l, t, nd, shape[0], shape[1], ly->params ? ly->params + lp_layer_tensor_offset(c, t) : NULL);
@@ -258,8 +265,9 @@ void lp_model_init_random(lp_model *m, uint64_t seed) {
     for (int i = 0; i < m->n_tensors; i++) {
         lp_tensor *t = &m->tensors[i];
         if (!t->data) continue;
-        if (!t->is_matrix) {
-            for (size_t j = 0; j < t->numel; j++) t->data[j] = 1.0f;
+        if (!t->is_matrix) { /* norm weights 1, biases 0 */
+            int bias = t->kind == LP_BQ || t->kind == LP_BK || t->kind == LP_BV;
+            for (size_t j = 0; j < t->numel; j++) t->data[j] = bias ? 0.0f : 1.0f;
             continue;
         }
         float std = (t->kind == LP_WO || t->kind == LP_W2) ? out_std : 0.02f;

@@ -3,14 +3,16 @@
 #include <math.h>
 
 #include "llamapro/kernels.h"
+#include "llamapro/check.h"
 
-void lp_rope_table(float *cos_t, float *sin_t, int T, int hd, float theta) {
-    int half = hd / 2;
+void lp_rope_table_config(float *cos_t, float *sin_t, int T, const lp_config *c) {
+    int half = lp_head_dim(c) / 2;
+    double inv[1024];
+    LP_ASSERT(half <= 1024, "building a RoPE table for head_dim <= 2048");
+    lp_rope_inv_freq(c, inv); /* theta^(-2i/hd), llama3-rescaled when the config says so */
     for (int t = 0; t < T; t++)
         for (int i = 0; i < half; i++) {
-            /* freq = theta^(-2i/hd), in double so long contexts keep their phase */
-            double freq = pow((double)theta, -2.0 * i / hd);
-            double a = t * freq;
+            double a = t * inv[i]; /* in double so long contexts keep their phase */
             cos_t[t * half + i] = (float)cos(a);
             sin_t[t * half + i] = (float)sin(a);
         }

@@ -13,6 +13,12 @@ static void local_sizes(const lp_config *c, int tp, size_t n[LP_LAYER_NTENSORS])
     n[LP_WQ] = n[LP_WO] = Hl * hd * C;
     n[LP_WK] = n[LP_WV] = KVl * hd * C;
     n[LP_W1] = n[LP_W3] = n[LP_W2] = Fl * C;
+    /* family options (qkv bias, q/k norms): whole, as tp = 1 holds them (lp_tp_check refuses them
+     * with tp > 1) */
+    for (int t = LP_BQ; t < LP_LAYER_NTENSORS; t++) {
+        int shape[2], nd;
+        n[t] = lp_layer_tensor_shape(c, t, shape, &nd);
+    }
 }
 
 size_t lp_tp_layer_offset(const lp_config *c, int tp, int kind) {
@@ -48,6 +54,12 @@ void lp_tp_layer_map(const lp_config *c, int tp, int r, float *full, float *loca
         case LP_W1:
         case LP_W3: copy_block(f, C, r * Fl, Fl, 0, C, l, to_local); break;            /* [F, C] rows */
         case LP_W2: copy_block(f, c->hidden_dim, 0, C, r * Fl, Fl, l, to_local); break; /* [C, F] cols */
+        default: { /* family options: whole vectors (tp = 1 only) */
+            int shape[2], nd;
+            size_t n = lp_layer_tensor_shape(c, t, shape, &nd);
+            if (to_local) memcpy(l, f, n * sizeof(float));
+            else memcpy(f, l, n * sizeof(float));
+        }
         }
     }
 }

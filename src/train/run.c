@@ -16,7 +16,7 @@
 #include "llamapro/model_file.h"
 #include "llamapro/optim.h"
 #include "llamapro/run_ckpt.h"
-#include "llamapro/sampler.h"
+#include "llamapro/mixture.h"
 #include "llamapro/train_run.h"
 
 static void make_dir(const char *dir) {
@@ -56,12 +56,14 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_engine e;
     lp_engine_init(&e, rc, source, c, NULL);
     lp_model *m = &e.m;
-    lp_check_corpus_fits_model(m, rc->train_path, rc->train_split, "[data] train");
+    lp_mix_source src[LP_MIX_MAX];
+    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+        lp_check_corpus_fits_model(m, src[i].path, src[i].split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(m, rc->val[i].path, rc->val[i].split, "[data] val");
 
     int B = e.B, T = e.T, M = e.M;
     int G = B * M * e.ly.dp;
-    lp_sampler *smp = lp_sampler_open(rc->train_path, rc->train_split, T, G, rc->seed);
+    lp_mixture *smp = lp_mixture_open(rc, T, G); /* one corpus or a weighted mixture (mixture.h) */
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
     long first_step = lp_run_ckpt_begin(&ck, rc, source, m, &e.pipe.opt, smp, c);
@@ -92,18 +94,19 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     for (long step = first_step; step < rc->steps; step++) {
         if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
             run_evals(&e.pipe, rc, step, metrics);
-        if (lp_pipe_needs_tokens(&e.pipe)) lp_sampler_fill(smp, (uint64_t)step, e.ly.replica * B * M, B * M, e.windows);
+        if (lp_pipe_needs_tokens(&e.pipe)) lp_mixture_fill(smp, (uint64_t)step, e.ly.replica * B * M, B * M, e.windows);
         double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn, dt;
         double loss = lp_engine_step(&e, step, lr, &gn, &dt);
         compute += dt;
         double tps = e.tokens_per_step / dt, mfu = lp_engine_mfu(&e, dt);
         if (metrics) {
-            char stages[2048];
+            char stages[2048], mix[2048];
             lp_pipe_metrics_json(&e.pipe, stages, sizeof stages);
+            lp_mixture_metrics_json(smp, (uint64_t)step + 1, mix, sizeof mix);
             fprintf(metrics,
                     "{\"step\": %ld, \"loss\": %.17g, \"lr\": %.6g, \"grad_norm\": %.17g, \"tokens\": %ld, "
-                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s}\n",
-                    step + 1, loss, lr, gn, (step + 1) * e.tokens_per_step, tps, mfu, MPI_Wtime() - t_start, stages);
+                    "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s%s}\n",
+                    step + 1, loss, lr, gn, (step + 1) * e.tokens_per_step, tps, mfu, MPI_Wtime() - t_start, mix, stages);
             fflush(metrics);
         }
         double now = MPI_Wtime() - t_start;
@@ -130,7 +133,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
         lp_info("train: done in %.1f s; final model %s", MPI_Wtime() - t_start, path);
     }
     if (metrics) fclose(metrics);
-    lp_sampler_close(smp);
+    lp_mixture_close(smp);
     lp_engine_free(&e);
     return stopped ? LP_EXIT_SIGNAL : 0;
 }

@@ -220,7 +220,7 @@ static uint64_t *frozen_checksums(const lp_model *m, MPI_Comm comm) {
 }
 
 long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *source, lp_model *m, lp_adamw *o,
-                       const lp_sampler *smp, lp_comm *c) {
+                       const lp_mixture *smp, lp_comm *c) {
     memset(k, 0, sizeof *k);
     /* first of all: one run per run directory (before anything in it is touched) */
     char held[1024] = "";
@@ -233,7 +233,9 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     /* Token ids index the embedding: every id of every corpus this run reads is checked before the
      * first step (split over the ranks), so a corpus from another tokenizer is a one-line error
      * naming file, split and position instead of an out-of-bounds read. */
-    lp_corpus_check_ids(rc->train_path, rc->train_split, m->cfg.vocab_size, c->world);
+    lp_mix_source src[LP_MIX_MAX]; /* [data] train: one corpus or every source of a mixture */
+    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+        lp_corpus_check_ids(src[i].path, src[i].split, m->cfg.vocab_size, c->world);
     for (int i = 0; i < rc->n_val; i++) lp_corpus_check_ids(rc->val[i].path, rc->val[i].split, m->cfg.vocab_size, c->world);
     install_handlers();
     k->c = c;
@@ -241,7 +243,7 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     k->keep_last = rc->keep_last;
     k->t_start = MPI_Wtime();
     k->budget_s = rc->max_minutes * 60.0;
-    lp_sampler_get_state(smp, &k->st.data);
+    lp_mixture_get_state(smp, &k->st.data, k->st.data_mix, sizeof k->st.data_mix);
     k->tokens_per_step = (long)(k->st.data.global_batch * k->st.data.seq_len);
     lp_rng_seed(&k->st.rng, rc->seed);
     k->st.pp = rc->pp;
@@ -283,8 +285,8 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
                               (unsigned long long)st.frozen_crc[i] - 1, (unsigned long long)k->frozen_crc[i] - 1);
         }
     lp_free(st.frozen_crc);
-    char err[512];
-    if (lp_sampler_check_state(smp, &st.data, err, sizeof err) != 0)
+    char err[5000];
+    if (lp_mixture_check_state(smp, &st.data, st.data_mix, err, sizeof err) != 0)
         lp_user_error("%s: cannot resume from %s: %s (use run.resume=never or another run.dir)", source, latest, err);
     if (o->step != st.step)
         lp_user_error("%s: optimizer step %ld differs from train_state step %ld", latest, o->step, st.step);

@@ -99,8 +99,8 @@ expect_refused "$SHARD1: tensor 'model.layers.0.mlp.gate_proj.weight' has shape 
 hfcopy; json_edit "$T/hf/config.json" "j['num_attention_heads'] = 5"
 expect_refused "hf/config.json: n_heads \(5\) must divide dim \(48\)" --from hf "$T/hf"
 
-hfcopy; json_edit "$T/hf/config.json" "j['architectures'] = ['MistralForCausalLM']; j['model_type'] = 'mistral'"
-expect_refused "hf/config.json: architecture 'MistralForCausalLM' is not supported \(expected LlamaForCausalLM\)" --from hf "$T/hf"
+hfcopy; json_edit "$T/hf/config.json" "j['architectures'] = ['GemmaForCausalLM']; j['model_type'] = 'gemma'"
+expect_refused "hf/config.json: architecture 'GemmaForCausalLM' is not supported \(expected LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM or MistralForCausalLM\)" --from hf "$T/hf"
 
 hfcopy; printf '{"hidden_size": 48,' > "$T/hf/config.json"
 expect_refused "hf/config.json: not valid JSON" --from hf "$T/hf"
