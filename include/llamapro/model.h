@@ -112,6 +112,7 @@ typedef struct {
     lp_precision precision; /* GEMM precision (lp_model_set_precision); LP_FP32 after alloc */
     lp_bf16 *output_bf16;  /* [V, C] bf16 copy of the LM head (bf16 and head held), or NULL */
     lp_packed *output_packed; /* the LM head packed for the logits product, or NULL */
+    const struct lp_tp *tp; /* tensor-parallel group whose shard the layers hold (tp.h), NULL: whole */
 } lp_model;
 
 /* Allocate a zeroed model of config `c` (all layers held) and build its tensor table; origins

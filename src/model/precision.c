@@ -15,6 +15,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/model.h"
+#include "llamapro/tp_shard.h"
 
 static const int group_tensor[LP_G_N] = {LP_WQ, LP_WO, LP_W1, LP_W2};
 
@@ -48,10 +49,11 @@ static void free_forms(lp_model *m) {
  * input gradient when bwd. */
 static void pack_layer(lp_model *m, lp_layer *ly, const void *w, int M, int bwd) {
     size_t es = m->precision == LP_BF16 ? sizeof(lp_bf16) : sizeof(float);
+    int tp = lp_tp_size(m->tp); /* a tensor-parallel shard (tp.h) */
     for (int g = 0; g < LP_G_N; g++) {
         int in, out;
-        lp_group_dims(&m->cfg, g, &in, &out);
-        const void *wg = (const char *)w + es * lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
+        lp_tp_group_dims(&m->cfg, tp, g, &in, &out);
+        const void *wg = (const char *)w + es * lp_tp_layer_offset(&m->cfg, tp, group_tensor[g]);
         if (ly->packed[g]) lp_gemm_repack(ly->packed[g], wg);
         else ly->packed[g] = lp_gemm_pack(m->precision, M, out, in, wg, in, 1);
         if (!bwd) continue;
@@ -67,7 +69,7 @@ void lp_model_set_precision(lp_model *m, lp_precision p, int M) {
      * memory for a gain lost in this machine's noise */
     if (M <= 0 || p == LP_FP32) return;
     const lp_config *c = &m->cfg;
-    size_t per = lp_layer_numel(c);
+    size_t per = lp_tp_layer_numel(c, lp_tp_size(m->tp));
     int first_bwd = lp_model_first_backward_layer(m), bf = p == LP_BF16;
     lp_bf16 *tmp = bf ? lp_calloc(per, sizeof(lp_bf16), "allocating bf16 weights") : NULL;
     for (int l = 0; l < c->n_layers; l++) {
@@ -103,7 +105,7 @@ void lp_model_sync_forms(lp_model *m) {
         if (!ly->params || !ly->trainable || !ly->packed[0]) continue;
         const void *w = ly->params;
         if (bf) {
-            lp_to_bf16(ly->wbf16, ly->params, lp_layer_numel(c));
+            lp_to_bf16(ly->wbf16, ly->params, lp_tp_layer_numel(c, lp_tp_size(m->tp)));
             w = ly->wbf16;
         }
         pack_layer(m, ly, w, 0, 1);
@@ -120,7 +122,7 @@ void lp_model_sync_forms(lp_model *m) {
 }
 
 size_t lp_model_forms_bytes(const lp_model *m) {
-    size_t b = 0, per = lp_layer_numel(&m->cfg);
+    size_t b = 0, per = lp_tp_layer_numel(&m->cfg, lp_tp_size(m->tp));
     for (int l = 0; l < m->cfg.n_layers; l++) {
         if (m->layers[l].wbf16) b += per * sizeof(lp_bf16);
         for (int g = 0; g < LP_G_N; g++)
@@ -130,20 +132,25 @@ size_t lp_model_forms_bytes(const lp_model *m) {
     return b + lp_gemm_pack_bytes(m->output_packed);
 }
 
+/* Under tensor parallelism the layer holds a shard (tp.h): the product runs on it, and one whose
+ * inner dimension is split is a partial sum that the group's all-reduce completes. */
 void lp_layer_linear(const lp_model *m, int l, int g, int M, const void *x, float beta, float *y) {
     const lp_layer *ly = &m->layers[l];
-    int in, out;
-    lp_group_dims(&m->cfg, g, &in, &out);
-    const float *w = ly->packed[g] ? NULL : ly->params + lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
+    int in, out, tp = lp_tp_size(m->tp), part = tp > 1 && lp_tp_partial(g, 0);
+    lp_tp_group_dims(&m->cfg, tp, g, &in, &out);
+    const float *w = ly->packed[g] ? NULL : ly->params + lp_tp_layer_offset(&m->cfg, tp, group_tensor[g]);
     LP_ASSERT(ly->packed[g] || m->precision == LP_FP32, "running a bf16 layer without its bf16 weights");
-    lp_gemm_ex(m->precision, 0, 1, M, out, in, 1.0f, x, in, w, in, ly->packed[g], beta, y, out);
+    lp_gemm_ex(m->precision, 0, 1, M, out, in, 1.0f, x, in, w, in, ly->packed[g], part ? lp_tp_beta(m->tp, beta) : beta, y, out);
+    if (part) lp_tp_allreduce(m->tp, y, (size_t)M * out);
 }
 
 void lp_layer_linear_backward(const lp_model *m, int l, int g, int M, const void *dy, float beta, float *dx) {
     const lp_layer *ly = &m->layers[l];
-    int in, out;
-    lp_group_dims(&m->cfg, g, &in, &out);
-    const float *w = ly->packed_bwd[g] ? NULL : ly->params + lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
+    int in, out, tp = lp_tp_size(m->tp), part = tp > 1 && lp_tp_partial(g, 1);
+    lp_tp_group_dims(&m->cfg, tp, g, &in, &out);
+    const float *w = ly->packed_bwd[g] ? NULL : ly->params + lp_tp_layer_offset(&m->cfg, tp, group_tensor[g]);
     LP_ASSERT(ly->packed_bwd[g] || m->precision == LP_FP32, "running a bf16 backward of a layer packed for forward only");
-    lp_gemm_ex(m->precision, 0, 0, M, in, out, 1.0f, dy, out, w, in, ly->packed_bwd[g], beta, dx, in);
+    lp_gemm_ex(m->precision, 0, 0, M, in, out, 1.0f, dy, out, w, in, ly->packed_bwd[g], part ? lp_tp_beta(m->tp, beta) : beta,
+               dx, in);
+    if (part) lp_tp_allreduce(m->tp, dx, (size_t)M * in);
 }

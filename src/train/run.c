@@ -81,8 +81,8 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     size_t np = lp_model_numel(m, 0), nt = lp_model_numel(m, 1);
     lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
             nt, 100.0 * nt / np, m->cfg.n_layers);
-    lp_info("train: %d ranks x %d threads (%d pipeline stages x %d data-parallel replicas, %s); %d sequences x %d tokens per "
-            "step (%d per microbatch, %d microbatches)", c->size, c->threads, e.ly.pp, e.ly.dp, rc->pp_schedule, G, T, B, M);
+    lp_info("train: %d ranks x %d threads (%d pipeline stages x %d tensor-parallel x %d data-parallel replicas, %s); %d sequences "
+            "x %d tokens per step (%d per microbatch, %d microbatches)", c->size, c->threads, e.ly.pp, e.ly.tp, e.ly.dp, rc->pp_schedule, G, T, B, M);
     lp_partition_print(&e.part);
     lp_pipe_report_memory(&e.pipe, 0, NULL);
     if (m->precision == LP_BF16) lp_info("train: precision bf16, %s; bf16 weight forms %.1f MB", lp_gemm_library_bf16(),

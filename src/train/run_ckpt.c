@@ -1,6 +1,7 @@
 /* run_ckpt.c - resume, periodic checkpoints and clean stops for a training run (see run_ckpt.h). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "llamapro/run_ckpt.h"
+#include "llamapro/tp.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -203,8 +204,16 @@ static uint64_t *frozen_checksums(const lp_model *m, MPI_Comm comm) {
     uint64_t *crc = lp_calloc((size_t)n, sizeof *crc, "checksumming frozen tensors");
     for (int i = 0; i < n; i++) {
         const lp_tensor *t = &m->tensors[i];
-        if (!t->trainable && t->data)
-            crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)t->data, t->numel * sizeof(float)) + 1;
+        if (t->trainable || !t->data) continue;
+        if (lp_tp_size(m->tp) > 1 && lp_tp_sharded(t)) { /* the full tensor's checksum, on group rank 0 */
+            size_t n = (size_t)t->shape[0] * t->shape[1];
+            float *full = m->tp->rank == 0 ? lp_calloc(n, sizeof(float), "checksumming a sharded tensor") : NULL;
+            lp_tp_tensor_gather(m->tp, t, t->data, full);
+            if (full) crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)full, n * sizeof(float)) + 1;
+            lp_free(full);
+            continue;
+        }
+        crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)t->data, t->numel * sizeof(float)) + 1;
     }
     LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, crc, n, MPI_UINT64_T, MPI_MAX, comm), "combining frozen tensor checksums");
     return crc;
@@ -239,7 +248,8 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     lp_rng_seed(&k->st.rng, rc->seed);
     k->st.pp = rc->pp;
     k->st.ranks = c->size;
-    k->st.dp = c->size / (rc->pp > 0 ? rc->pp : 1);
+    k->st.tp = rc->tp > 0 ? rc->tp : 1;
+    k->st.dp = c->size / ((rc->pp > 0 ? rc->pp : 1) * k->st.tp);
     k->st.config_text = rc->text;
     snprintf(k->dir, sizeof k->dir, "%s/ckpt", rc->dir);
     if (c->rank == 0) {
