@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdarg.h>
 
+/* Longest path llamapro keeps in a fixed buffer (run config values, corpus sources). */
+#define LP_PATH_MAX 1024
+
 enum {
     LP_EXIT_OK = 0,
     LP_EXIT_USAGE = 1,    /* bad input or usage */

@@ -3,7 +3,7 @@
  * A checkpoint is a model file (format "llamapro-model", so eval, export and info read it as one)
  * with a root attribute checkpoint_version and two more groups:
  *   /optimizer/{m,v}/<tensor path>   AdamW moments of the trainable tensors; attribute step
- *   /train_state                     attributes step, tokens, written_dp, written_pp, written_ranks,
+ *   /train_state                     attributes step, tokens, written_dp, written_pp, written_ranks, written_tp,
  *                                    data_seed, data_seq_len, data_global_batch, data_n_windows
  *                                    (lp_sampler_state), data_mixture (a mixture's sources, when
  *                                    [data] train is one), frozen_source; datasets rng (4 x uint64)
@@ -41,6 +41,7 @@ typedef struct {
     lp_sampler_state data;   /* data cursor: with `step` it fixes the next batch */
     char data_mix[2048];     /* a mixture's sources (mixture.h), attribute data_mixture; "" = one corpus */
     int dp, pp, ranks;       /* layout that wrote it (information only: any layout resumes) */
+    int tp;                  /* its tensor-parallel ranks per stage (written_tp; 1 when absent) */
     const char *config_text; /* run config text (save); lp_calloc'd copy on load, or NULL */
     /* Per model tensor (model order): CRC-32 + 1 of a frozen tensor's float32 values, 0 for a
      * trainable one; written as /train_state attribute frozen_crc32 when frozen tensors are linked

@@ -23,11 +23,13 @@
 #include "llamapro/partition.h"
 #include "llamapro/pipeline.h"
 #include "llamapro/run_config.h"
+#include "llamapro/tp.h"
 #include "llamapro/train_run.h"
 
 typedef struct {
     lp_comm *c;
     lp_layout ly;
+    lp_tp tp;             /* the stage's tensor-parallel group (BLACS grid); tp.tp = 0 when tp = 1 */
     lp_partition part;
     lp_model m;           /* this stage's part of the model, trainable flags set */
     lp_pipe pipe;

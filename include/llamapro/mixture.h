@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "llamapro/run_config.h"
+#include "llamapro/check.h" /* LP_PATH_MAX */
 #include "llamapro/sampler.h"
 
 #define LP_MIX_MAX 16
@@ -51,17 +51,19 @@ int lp_mix_is_mixture(const char *spec);
  * name, more than max sources). The split defaults to "train". */
 int lp_mix_parse(const char *spec, lp_mix_source *src, int max, char *why, size_t n);
 
-/* The sources of rc's [data] train: a mixture's entries, or the single corpus as one source named
- * "train" with weight 1; then [data] replay's sources at their shares (train's weights scaled to
- * the rest). User error naming the key when malformed. Returns the count. */
-int lp_mix_sources(const lp_run_config *rc, lp_mix_source *src, int max);
+/* The sources of a run's [data] train value `train` (with [data] train's split `split` for a single
+ * corpus): a mixture's entries, or the single corpus as one source named "train" with weight 1;
+ * then [data] replay's (`replay`, may be "") sources at their shares (train's weights scaled to the
+ * rest). User error naming the key when malformed. Returns the count. Takes the values, not the
+ * run config, so that data stays below io (the layering test). */
+int lp_mix_sources(const char *train, const char *split, const char *replay, lp_mix_source *src, int max);
 
 typedef struct lp_mixture lp_mixture;
 
-/* Open rc's [data] train for windows of T + 1 tokens and global batches of G sequences (seed
- * [run] seed). One corpus: the plain sampler, bitwise as before mixtures existed. User error
+/* Open the sources of lp_mix_sources(train, split, replay) for windows of T + 1 tokens and global
+ * batches of G sequences, with the run's seed. One corpus: the plain sampler, bitwise as before mixtures existed. User error
  * naming the file when a source is too small for one window. */
-lp_mixture *lp_mixture_open(const lp_run_config *rc, int T, int G);
+lp_mixture *lp_mixture_open(const char *train, const char *split, const char *replay, uint64_t seed, int T, int G);
 void lp_mixture_close(lp_mixture *x);
 
 /* Sequences [first_seq, first_seq + n_seq) of global batch `step` into tokens, as

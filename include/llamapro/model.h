@@ -121,6 +121,7 @@ typedef struct {
     lp_packed *output_packed; /* the LM head packed for the logits product, or NULL */
     char *source;          /* the model file the weights were loaded from (lp_model_load_range), or
                             * NULL: where released tensors' fp32 values are read from */
+    const struct lp_tp *tp; /* tensor-parallel group whose shard the layers hold (tp.h), NULL: whole */
 } lp_model;
 
 /* Allocate a zeroed model of config `c` (all layers held) and build its tensor table; origins

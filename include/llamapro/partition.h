@@ -1,6 +1,6 @@
 /* partition.h - the PP x DP rank layout and the frozen-aware pipeline partitioner.
  *
- * Layout: world rank r is stage r / dp of replica r % dp, so a stage's replicas are neighbours
+ * Layout (tp = 1; see lp_layout_init_tp): world rank r is stage r / dp of replica r % dp, so a stage's replicas are neighbours
  * (their gradient all-reduce stays on a node) and activations cross between stages. Two
  * communicators are split once at start-up: `pipe` (the pp stages of one replica, rank = stage)
  * and `dp` (the dp replicas of one stage, rank = replica).
@@ -30,16 +30,23 @@
 #include "llamapro/model.h"
 
 typedef struct {
-    int pp, dp;          /* stages, replicas: pp * dp = world size */
+    int pp, dp;          /* stages, replicas: pp * tp * dp = world size */
+    int tp, tp_rank;     /* tensor-parallel ranks per stage replica, this rank's place among them */
     int stage, replica;  /* this rank's */
     int prev, next;      /* neighbour stages' ranks in `pipe`, MPI_PROC_NULL at the ends */
     MPI_Comm pipe;       /* stages of this replica, rank = stage */
-    MPI_Comm dp_comm;    /* replicas of this stage, rank = replica */
+    MPI_Comm dp_comm;    /* replicas of this stage with the same tp_rank, rank = replica */
+    MPI_Comm tp_comm;    /* the tp ranks of this stage replica, rank = tp_rank (tp.h) */
 } lp_layout;
 
 /* Split world into the layout. Collective over world. World size not divisible by pp is a user
  * error (lp_user_error_all: one line from rank 0 naming [parallel] pp; every rank exits 1). */
 void lp_layout_init(lp_layout *ly, MPI_Comm world, int pp, const char *source);
+/* The same with tp tensor-parallel ranks per stage replica: world rank r is stage r / (tp dp),
+ * replica (r mod tp dp) / tp, tp_rank r mod tp, so a tensor-parallel group (the most
+ * communication per step) is made of neighbouring ranks. A world size that is not a multiple of
+ * pp x tp is a user error naming [parallel] pp and tp and the rank counts that would work. */
+void lp_layout_init_tp(lp_layout *ly, MPI_Comm world, int pp, int tp, const char *source);
 void lp_layout_free(lp_layout *ly);
 
 enum { LP_SCHED_1F1B = 0, LP_SCHED_GPIPE = 1 };

@@ -11,8 +11,15 @@
  *   all-reduce each stage's trainable gradients over its dp replicas, one ring all-reduce per tensor
  *              group the runtime reduces (2 (dp-1) alpha + 2 (dp-1)/dp bytes / bandwidth), plus the
  *              step's small collectives (loss, gradient norm, timings);
- *   optimizer  AdamW, the norm and zeroing: memory-bound, ~36 bytes per trainable parameter.
- * Ranks are placed as the runtime does (partition.h): rank r is stage r / dp, replica r % dp, and
+ *   optimizer  AdamW, the norm and zeroing: memory-bound, ~36 bytes per trainable parameter;
+ *   tp         tensor parallelism (tp.h): a stage's block compute and its blocks' weights, gradients
+ *              and optimizer state divide by tp (the embedding, the LM head and the activations
+ *              do not: they are replicated); each block adds two all-reduces of the activations
+ *              (B x T x dim floats) to its forward and two to its input-gradient backward, on
+ *              the link between the group's ranks (neighbours: inside a node when tp <= ranks
+ *              per node).
+ * Ranks are placed as the runtime does (partition.h): rank r is stage r / (tp dp), replica
+ * (r mod tp dp) / tp, and
  * ranks fill nodes in order, so a link is inside a node or between nodes by its two ranks.
  * Step time = pipeline phase (compute + bubble + p2p) + all-reduce + optimizer.
  * Memory per rank = the stage's weights + gradients + optimizer state + activations in flight (the
@@ -51,11 +58,13 @@ typedef struct {
 } lp_node;
 
 typedef struct {
-    int nodes, pp, dp, B, M, schedule, T;
+    int nodes, pp, tp, dp, B, M, schedule, T;
     lp_partition part;        /* stages: layers, FLOPs, seconds, memory (the partitioner's) */
     double t_compute;         /* busy time of the slowest stage (M microbatches) */
     double t_bubble;          /* idle time of the pipeline phase with free communication */
     double t_p2p;             /* what point-to-point messages add to the pipeline phase */
+    double t_tp;              /* tensor-parallel all-reduces of the slowest stage (M microbatches; part of
+                               * t_compute, as they sit inside each block) */
     double t_allreduce;       /* gradient all-reduce + the step's small collectives */
     double t_optim;           /* AdamW + gradient norm + zeroing */
     double t_step;
@@ -71,6 +80,10 @@ typedef struct {
  * model's) for model skeleton m (config and trainable flags). User errors as lp_partition_plan. */
 void lp_plan_case_eval(lp_plan_case *pc, const lp_model *m, const lp_node *node, const lp_net *net, int nodes, int pp,
                        int B, int T, int M, int schedule, const char *partition, const char *source);
+/* The same with tp tensor-parallel ranks per stage (pp x tp divides the ranks; tp divides the
+ * model's heads, kv heads and hidden_dim: the caller checks, lp_tp_check). */
+void lp_plan_case_eval_tp(lp_plan_case *pc, const lp_model *m, const lp_node *node, const lp_net *net, int nodes, int pp,
+                          int tp, int B, int T, int M, int schedule, const char *partition, const char *source);
 void lp_plan_case_free(lp_plan_case *pc);
 /* One JSON object (no newline) describing pc, for `plan --json` and the scaling-study report. */
 void lp_plan_case_json(const lp_plan_case *pc, FILE *f);

@@ -6,9 +6,9 @@
 #ifndef LLAMAPRO_RUN_CONFIG_H
 #define LLAMAPRO_RUN_CONFIG_H
 
+#include "llamapro/check.h" /* LP_PATH_MAX */
 #include "llamapro/model.h"
 
-#define LP_PATH_MAX 1024
 #define LP_MAX_VAL_SETS 8
 
 typedef struct {
@@ -39,6 +39,7 @@ typedef struct {
     char schedule[16];     /* cosine | constant */
     /* [parallel] */
     int pp;
+    int tp;                /* tensor-parallel ranks per stage (tp.h) */
     char pp_schedule[16];  /* 1f1b | gpipe */
     char partition[256];   /* explicit layer counts per stage, e.g. "3,3,4"; empty = cost model */
     /* [run] */

@@ -111,8 +111,8 @@ int lp_cmd_bench(int argc, char **argv) {
     if (root) {
         printf("bench: %s: %d layers (%d trainable, method %s), dim %d, hidden %d, heads %d/%d, vocab %d\n", config, L, n_tr,
                rc.method, k->dim, k->hidden_dim, k->n_heads, k->n_kv_heads, k->vocab_size);
-        printf("bench: %d ranks (pp %d x dp %d, %s) x %d threads; %d x %d sequences of %d tokens per replica; %ld tokens "
-               "per step\n", c.size, e.ly.pp, e.ly.dp, rc.pp_schedule, c.threads, e.M, e.B, e.T, e.tokens_per_step);
+        printf("bench: %d ranks (pp %d x tp %d x dp %d, %s) x %d threads; %d x %d sequences of %d tokens per replica; %ld tokens "
+               "per step\n", c.size, e.ly.pp, e.ly.tp, e.ly.dp, rc.pp_schedule, c.threads, e.M, e.B, e.T, e.tokens_per_step);
         printf("bench: %s\n", lp_gemm_library());
         printf("bench: MFU ceiling %.1f GFLOP/s: best of %d warm repetitions of the step's %d GEMM shapes (rank 0:",
                e.ceiling, LP_CEILING_MIN_REPS, e.ceil.n);

@@ -271,13 +271,15 @@ static void describe_checkpoint(hid_t f) {
     if (!lp_h5_exists(f, "train_state")) return;
     hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
     FILE_H5(ts, "opening /train_state");
-    int dp = 0, pp = 0, ranks = 0;
+    int dp = 0, pp = 0, ranks = 0, tp = 1;
+    lp_h5_attr_read_int(ts, "written_tp", &tp);
     lp_h5_attr_read_int(ts, "written_dp", &dp);
     lp_h5_attr_read_int(ts, "written_pp", &pp);
     lp_h5_attr_read_int(ts, "written_ranks", &ranks);
     print_u64(ts, "checkpoint: step ", "step");
     print_u64(ts, ", tokens ", "tokens");
-    printf(", written by %d ranks (pp %d x dp %d); resumable on any layout\n", ranks, pp, dp);
+    if (tp > 1) printf(", written by %d ranks (pp %d x tp %d x dp %d); resumable on any layout\n", ranks, pp, tp, dp);
+    else printf(", written by %d ranks (pp %d x dp %d); resumable on any layout\n", ranks, pp, dp);
     char src[1200] = "";
     lp_h5_attr_read_str(ts, "frozen_source", src, sizeof src);
     H5Gclose(ts);

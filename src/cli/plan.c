@@ -62,6 +62,8 @@ static void usage(FILE *f) {
             "  --latency-us X, --bandwidth-gbs X              link between nodes (default 20 us, 1 GB/s)\n"
             "  --intra-latency-us X, --intra-bandwidth-gbs X  link inside a node (default 1 us, 5 GB/s)\n"
             "  --pp LIST             stage counts to try (default: every divisor of the ranks <= layers)\n"
+            "  --tp LIST             tensor-parallel ranks per stage to try (default 1; those not dividing\n"
+            "                        the ranks / pp or the model's heads, kv heads, hidden_dim are skipped)\n"
             "  --micro-batch LIST    sequences per microbatch to try (default [batch] micro_batch)\n"
             "  --global-batch G      sequences per step (default [batch] micro_batch x microbatches);\n"
             "                        microbatches per replica = G / (dp x micro-batch)\n"
@@ -118,9 +120,9 @@ static void print_case(const lp_plan_case *pc, int rank_no) {
     char mark[16];
     if (pc->fits) snprintf(mark, sizeof mark, "%d", rank_no);
     else snprintf(mark, sizeof mark, "OOM");
-    printf("  %4s  pp %3d dp %5d  mb %2d x %5d %-5s | step %9.4f s = compute %9.4f + bubble %8.4f + p2p %8.4f + "
+    printf("  %4s  pp %3d tp %2d dp %5d  mb %2d x %5d %-5s | step %9.4f s = compute %9.4f + bubble %8.4f + p2p %8.4f + "
            "all-reduce %8.4f + optim %7.4f | bubble %5.1f%% | %10.0f tok/s | %8.1f MB/rank%s\n",
-           mark, pc->pp, pc->dp, pc->B, pc->M, pc->schedule == LP_SCHED_GPIPE ? "gpipe" : "1f1b", pc->t_step, pc->t_compute,
+           mark, pc->pp, pc->tp, pc->dp, pc->B, pc->M, pc->schedule == LP_SCHED_GPIPE ? "gpipe" : "1f1b", pc->t_step, pc->t_compute,
            pc->t_bubble, pc->t_p2p, pc->t_allreduce, pc->t_optim, 100 * pc->bubble, pc->tokens_per_s, pc->mem_peak * 1e-6,
            pc->fits ? "" : " (does not fit)");
 }
@@ -137,7 +139,7 @@ static void print_stages(const lp_plan_case *pc, double runtime) {
 
 int lp_cmd_plan(int argc, char **argv) {
     enum { O_EXPAND = 256, O_NODES, O_RPN, O_THREADS, O_GFLOPS, O_MEMBW, O_NODEMEM, O_RUNTIME, O_NET, O_LAT, O_BW, O_ILAT,
-           O_IBW, O_PP, O_MB, O_GB, O_WEAK, O_SCHED, O_TOP, O_DETAIL, O_JSON, O_RATES };
+           O_IBW, O_PP, O_TP, O_MB, O_GB, O_WEAK, O_SCHED, O_TOP, O_DETAIL, O_JSON, O_RATES };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},          {"expand", required_argument, 0, O_EXPAND},
         {"nodes", required_argument, 0, O_NODES},       {"ranks-per-node", required_argument, 0, O_RPN},
@@ -151,9 +153,10 @@ int lp_cmd_plan(int argc, char **argv) {
         {"schedules", required_argument, 0, O_SCHED},   {"top", required_argument, 0, O_TOP},
         {"detail", no_argument, 0, O_DETAIL},           {"json", required_argument, 0, O_JSON},
         {"rates", required_argument, 0, O_RATES},       {"help", no_argument, 0, 'h'},
+        {"tp", required_argument, 0, O_TP},
         {0, 0, 0, 0}};
     const char *config = NULL, *net_file = NULL, *json = NULL;
-    int expand = 0, nodes[MAX_LIST] = {1}, n_nodes = 1, rpn = 1, threads = 0, pps[MAX_LIST], n_pp = 0, mbs[MAX_LIST],
+    int expand = 0, nodes[MAX_LIST] = {1}, n_nodes = 1, rpn = 1, threads = 0, pps[MAX_LIST], n_pp = 0, tps[MAX_LIST] = {1}, n_tp = 1, mbs[MAX_LIST],
         n_mb = 0, G = 0, weak = 0, scheds[2] = {LP_SCHED_1F1B, LP_SCHED_GPIPE}, n_sched = 2, top = 5, detail = 0, o;
     double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = 41e6; /* 34 before libdnnl was linked */
     lp_net net = {.inter = {20e-6, 1e9}, .intra = {1e-6, 5e9}};
@@ -175,6 +178,7 @@ int lp_cmd_plan(int argc, char **argv) {
         case O_ILAT: ilat = parse_pos("--intra-latency-us", optarg) * 1e-6; break;
         case O_IBW: ibw = parse_pos("--intra-bandwidth-gbs", optarg) * 1e9; break;
         case O_PP: n_pp = parse_list("--pp", optarg, pps); break;
+        case O_TP: n_tp = parse_list("--tp", optarg, tps); break;
         case O_MB: n_mb = parse_list("--micro-batch", optarg, mbs); break;
         case O_GB: G = (int)parse_pos("--global-batch", optarg); break;
         case O_WEAK: weak = 1; break;
@@ -276,7 +280,7 @@ int lp_cmd_plan(int argc, char **argv) {
         printf("plan: global batch %d sequences%s; step = compute + bubble + p2p + all-reduce + optimizer\n", G,
                weak ? " x nodes (weak scaling)" : "");
     }
-    int max_cases = n_nodes * (n_pp ? n_pp : MAX_LIST) * n_mb * n_sched * 4 + 16;
+    int max_cases = n_nodes * (n_pp ? n_pp : MAX_LIST) * n_tp * n_mb * n_sched * 4 + 16;
     lp_plan_case *cases = lp_calloc((size_t)max_cases, sizeof *cases, "planning layouts");
     lp_plan_case *best = lp_calloc((size_t)n_nodes, sizeof *best, "planning layouts");
     int *have_best = lp_calloc((size_t)n_nodes, sizeof(int), "planning layouts");
@@ -289,21 +293,25 @@ int lp_cmd_plan(int argc, char **argv) {
                 for (int i = 0; i < n_pp; i++) want |= pps[i] == pp;
                 if (!want) continue;
             }
-            int dp = world / pp;
-            for (int bi = 0; bi < n_mb; bi++) {
-                int B = mbs[bi];
-                if (Gn % (dp * B)) continue;
-                int M = Gn / (dp * B);
-                for (int si = 0; si < n_sched; si++) {
-                    if (pp == 1 && si > 0) continue; /* one stage: the schedules coincide */
-                    if (nc >= max_cases) break;
-                    /* an explicit partition of the config applies to its own stage count */
-                    int cnt = 1;
-                    for (const char *q = rc.partition; *q; q++) cnt += *q == ',';
-                    const char *part = rc.partition[0] && cnt == pp ? rc.partition : NULL;
-                    lp_plan_case_eval(&cases[nc], &m, &node, &net, N, pp, B, T, M, scheds[si], part, config);
-                    if (jf) lp_plan_case_json(&cases[nc], jf), fputc('\n', jf);
-                    nc++;
+            for (int ti = 0; ti < n_tp; ti++) {
+                int tp = tps[ti];
+                if (world % (pp * tp) || c->n_heads % tp || c->n_kv_heads % tp || c->hidden_dim % tp) continue;
+                int dp = world / (pp * tp);
+                for (int bi = 0; bi < n_mb; bi++) {
+                    int B = mbs[bi];
+                    if (Gn % (dp * B)) continue;
+                    int M = Gn / (dp * B);
+                    for (int si = 0; si < n_sched; si++) {
+                        if (pp == 1 && si > 0) continue; /* one stage: the schedules coincide */
+                        if (nc >= max_cases) break;
+                        /* an explicit partition of the config applies to its own stage count */
+                        int cnt = 1;
+                        for (const char *q = rc.partition; *q; q++) cnt += *q == ',';
+                        const char *part = rc.partition[0] && cnt == pp ? rc.partition : NULL;
+                        lp_plan_case_eval_tp(&cases[nc], &m, &node, &net, N, pp, tp, B, T, M, scheds[si], part, config);
+                        if (jf) lp_plan_case_json(&cases[nc], jf), fputc('\n', jf);
+                        nc++;
+                    }
                 }
             }
         }
@@ -324,7 +332,7 @@ int lp_cmd_plan(int argc, char **argv) {
         for (int i = 0; i < nc; i++) lp_plan_case_free(&cases[i]);
     }
     if (rank == 0) {
-        printf("\nbest layout per node count:\n%6s %5s %5s %4s %6s %6s %10s %10s %10s %12s %14s %11s\n", "nodes", "pp", "dp", "mb",
+        printf("\nbest layout per node count:\n%6s %5s %3s %5s %4s %6s %6s %10s %10s %10s %12s %14s %11s\n", "nodes", "pp", "tp", "dp", "mb",
                "M", "sched", "step s", "bubble", "tok/s", "tokens/day", "MB/rank (max)", "efficiency");
         double base = 0;
         int base_nodes = 0;
@@ -335,7 +343,7 @@ int lp_cmd_plan(int argc, char **argv) {
             }
             const lp_plan_case *b = &best[ni];
             if (!base) base = b->tokens_per_s, base_nodes = b->nodes;
-            printf("%6d %5d %5d %4d %6d %6s %10.4f %9.1f%% %10.0f %12.3g %14.1f %10.1f%%\n", b->nodes, b->pp, b->dp, b->B, b->M,
+            printf("%6d %5d %3d %5d %4d %6d %6s %10.4f %9.1f%% %10.0f %12.3g %14.1f %10.1f%%\n", b->nodes, b->pp, b->tp, b->dp, b->B, b->M,
                    b->schedule == LP_SCHED_GPIPE ? "gpipe" : "1f1b", b->t_step, 100 * b->bubble, b->tokens_per_s,
                    b->tokens_per_s * 86400, b->mem_peak * 1e-6, 100 * b->tokens_per_s / base * base_nodes / b->nodes);
         }

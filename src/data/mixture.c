@@ -95,16 +95,16 @@ int lp_mix_parse(const char *spec, lp_mix_source *src, int max, char *why, size_
     return k;
 }
 
-int lp_mix_sources(const lp_run_config *rc, lp_mix_source *src, int max) {
+int lp_mix_sources(const char *train, const char *split, const char *replay, lp_mix_source *src, int max) {
     char why[512];
     int k = 1;
-    if (!lp_mix_is_mixture(rc->train_path)) {
+    if (!lp_mix_is_mixture(train)) {
         memset(src, 0, sizeof *src);
         snprintf(src->name, sizeof src->name, "train");
-        snprintf(src->path, sizeof src->path, "%s", rc->train_path);
-        snprintf(src->split, sizeof src->split, "%s", rc->train_split);
+        snprintf(src->path, sizeof src->path, "%s", train);
+        snprintf(src->split, sizeof src->split, "%s", split);
         src->weight = 1;
-    } else if ((k = lp_mix_parse(rc->train_path, src, max, why, sizeof why)) < 0) {
+    } else if ((k = lp_mix_parse(train, src, max, why, sizeof why)) < 0) {
         lp_user_error("[data] train: %s", why);
     }
     double sum = 0;
@@ -112,10 +112,10 @@ int lp_mix_sources(const lp_run_config *rc, lp_mix_source *src, int max) {
         if (src[s].weight <= 0) lp_user_error("[data] train: source '%s' has weight 0 (expected > 0)", src[s].name);
         sum += src[s].weight;
     }
-    if (!rc->replay[0]) return k;
+    if (!replay || !replay[0]) return k;
     /* [data] replay: shares of the whole run taken from these sources; train keeps the rest */
     lp_mix_source rep[LP_MIX_MAX];
-    int r = lp_mix_parse(rc->replay, rep, LP_MIX_MAX, why, sizeof why);
+    int r = lp_mix_parse(replay, rep, LP_MIX_MAX, why, sizeof why);
     if (r < 0) lp_user_error("[data] replay: %s", why);
     double share = 0;
     for (int i = 0; i < r; i++) share += rep[i].weight;
@@ -144,14 +144,14 @@ static void counts(const lp_mixture *x, uint64_t p, uint64_t *N) {
     N[x->n - 1] = rest;
 }
 
-lp_mixture *lp_mixture_open(const lp_run_config *rc, int T, int G) {
+lp_mixture *lp_mixture_open(const char *train, const char *split, const char *replay, uint64_t seed, int T, int G) {
     lp_mixture *x = lp_calloc(1, sizeof *x, "allocating the data mixture");
-    x->n = lp_mix_sources(rc, x->spec, LP_MIX_MAX);
-    x->seed = rc->seed;
+    x->n = lp_mix_sources(train, split, replay, x->spec, LP_MIX_MAX);
+    x->seed = seed;
     x->G = (uint64_t)G;
     x->T = (uint64_t)T;
     if (x->n == 1) { /* one corpus: the plain sampler, keyed by the run's seed as before */
-        x->src[0] = lp_sampler_open(x->spec[0].path, x->spec[0].split, T, G, rc->seed);
+        x->src[0] = lp_sampler_open(x->spec[0].path, x->spec[0].split, T, G, seed);
         x->u[0] = FIX_ONE;
         x->W[0] = lp_sampler_n_windows(x->src[0]);
         return x;
@@ -167,7 +167,7 @@ lp_mixture *lp_mixture_open(const lp_run_config *rc, int T, int G) {
                           x->spec[s].name);
         used += x->u[s];
         x->src[s] = lp_sampler_open(x->spec[s].path, x->spec[s].split, T, G,
-                                    lp_rng_mix(rc->seed, (uint64_t)s, 0x6d697873 /* "mixs" */));
+                                    lp_rng_mix(seed, (uint64_t)s, 0x6d697873 /* "mixs" */));
         x->W[s] = lp_sampler_n_windows(x->src[s]);
     }
     return x;

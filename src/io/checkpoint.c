@@ -182,6 +182,7 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
     lp_h5_attr_write_int(ts, "written_dp", st->dp);
     lp_h5_attr_write_int(ts, "written_pp", st->pp);
     lp_h5_attr_write_int(ts, "written_ranks", st->ranks);
+    lp_h5_attr_write_int(ts, "written_tp", st->tp > 0 ? st->tp : 1);
     lp_h5_attr_write_str(ts, "frozen_source", frozen_source ? frozen_source : "");
     if (frozen_source && st->frozen_crc) {
         attr_write_u64s(ts, "frozen_crc32", st->frozen_crc, (hsize_t)n);
@@ -255,6 +256,8 @@ void lp_ckpt_peek_state(const char *path, lp_train_state *st) {
     lp_h5_attr_read_int(ts, "written_dp", &st->dp);
     lp_h5_attr_read_int(ts, "written_pp", &st->pp);
     lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
+    st->tp = 1;
+    lp_h5_attr_read_int(ts, "written_tp", &st->tp);
     H5Gclose(ts);
     lp_h5_close(f);
 }
@@ -336,6 +339,8 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
     lp_h5_attr_read_int(ts, "written_dp", &st->dp);
     lp_h5_attr_read_int(ts, "written_pp", &st->pp);
     lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
+    st->tp = 1;
+    lp_h5_attr_read_int(ts, "written_tp", &st->tp);
     if (H5Aexists(ts, "frozen_crc32") > 0) {
         st->frozen_crc = lp_calloc((size_t)n, sizeof *st->frozen_crc, "reading frozen tensor checksums");
         attr_read_u64s(ts, "frozen_crc32", st->frozen_crc, n, path);

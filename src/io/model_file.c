@@ -1,6 +1,7 @@
 /* model_file.c - writing and reading the llamapro model file (see model_file.h). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "llamapro/model_file.h"
+#include "llamapro/tp_shard.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -131,9 +132,16 @@ int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MP
             leaf = slash + 1;
         }
         hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
-        const float *buf = owner[i] != rank ? NULL : data ? data[i] : lp_model_tensor_values(m, i, scratch);
+        const float *mine = data ? data[i] : lp_model_tensor_values(m, i, scratch), *buf = owner[i] == rank ? mine : NULL;
+        float *full = NULL; /* a tensor-parallel shard: the full tensor, assembled on the writer */
+        if (mine && lp_tp_size(m->tp) > 1 && lp_tp_sharded(t)) {
+            if (m->tp->rank == 0) full = lp_calloc((size_t)t->shape[0] * t->shape[1], sizeof(float), "assembling a sharded tensor");
+            lp_tp_tensor_gather(m->tp, t, mine, full);
+            buf = buf ? full : NULL; /* the writer is group rank 0 of the first replica */
+        }
         if (dtype == LP_DTYPE_BF16) lp_h5_write_bf16(loc, leaf, t->ndim, dims, buf, dxpl);
         else lp_h5_write_f32(loc, leaf, t->ndim, dims, buf, dxpl);
+        lp_free(full);
         if (loc != g) LP_CHECK_H5(H5Gclose(loc), "closing a layer group");
         written++;
     }
@@ -215,6 +223,13 @@ void lp_model_read_tensors(const lp_model *m, hid_t g, float *const *data, const
         char p[96];
         lp_model_tensor_h5path(t, p, sizeof p);
         hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
+        if (lp_tp_size(m->tp) > 1 && lp_tp_sharded(t)) { /* a tensor-parallel shard of the full tensor */
+            float *full = lp_calloc((size_t)t->shape[0] * t->shape[1], sizeof(float), "reading a sharded tensor");
+            lp_h5_read_f32(g, p, t->ndim, dims, full, path);
+            lp_tp_tensor_take(m->tp, t, full, buf);
+            lp_free(full);
+            continue;
+        }
         lp_h5_read_f32(g, p, t->ndim, dims, buf, path);
     }
 }

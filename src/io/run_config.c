@@ -57,6 +57,7 @@ static const field fields[] = {
     D("optim", "eps", eps, 0, 1), D("optim", "weight_decay", weight_decay, 0, 10),
     D("optim", "clip", clip, 0, 1e9),
     I("parallel", "pp", pp, 1, 4096),
+    I("parallel", "tp", tp, 1, 4096),
     S("parallel", "schedule", pp_schedule, "1f1b|gpipe"),
     S("parallel", "partition", partition, NULL),
     S("run", "dir", dir, NULL),
@@ -87,6 +88,7 @@ void lp_run_config_defaults(lp_run_config *rc) {
     rc->weight_decay = 0.1;
     rc->clip = 1.0;
     rc->pp = 1;
+    rc->tp = 1;
     snprintf(rc->pp_schedule, sizeof rc->pp_schedule, "1f1b");
     snprintf(rc->dir, sizeof rc->dir, "run");
     rc->seed = 1;
@@ -389,8 +391,8 @@ static void keep_global_batch(lp_run_config *rc, const char *src) {
     if (strcmp(rc->resume, "auto") || !lp_ckpt_latest(dir, latest, sizeof latest)) return;
     int size = 1;
     LP_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size), "counting ranks");
-    if (rc->pp < 1 || size % rc->pp) return; /* the layout check names this mistake */
-    long dp = size / rc->pp, per = (long)rc->micro_batch * dp;
+    if (rc->pp < 1 || rc->tp < 1 || size % (rc->pp * rc->tp)) return; /* the layout check names this mistake */
+    long dp = size / (rc->pp * rc->tp), per = (long)rc->micro_batch * dp;
     lp_train_state st;
     lp_ckpt_peek_state(latest, &st);
     long G = (long)st.data.global_batch, now = per * rc->microbatches;

@@ -17,6 +17,7 @@
 #include "llamapro/forward.h"
 #include "llamapro/gemm.h"
 #include "llamapro/kernels.h"
+#include "llamapro/tp_shard.h"
 
 static double attention_seconds;
 
@@ -37,12 +38,13 @@ typedef struct {
 
 static dims dims_of(const lp_model *m, const lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
+    int tp = lp_tp_size(m->tp);
     dims d;
     d.N = a->cur_B * a->cur_T;
     d.C = c->dim;
-    d.F = c->hidden_dim;
-    d.H = c->n_heads;
-    d.KV = c->n_kv_heads;
+    d.F = c->hidden_dim / tp;
+    d.H = c->n_heads / tp;
+    d.KV = c->n_kv_heads / tp;
     d.hd = lp_head_dim(c);
     d.QKV = (d.H + 2 * d.KV) * d.hd;
     d.Y = d.H * d.hd;
@@ -154,16 +156,17 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
     const float *dout = a->dres[1 - a->dres_cur]; /* lp_block_backward_input flipped dres_cur */
     lp_precision p = m->precision;
+    int tp = lp_tp_size(m->tp);
     /* bf16: the inputs' bf16 forms, all left by the forward pass and lp_block_backward_input */
     lp_gemm_ex(p, 1, 0, d.C, d.F, d.N, 1.0f, IN(d, dout, a->douth), d.C, IN(d, s->hg, s->hgh), d.F, NULL, 1.0f,
-               g + lp_layer_tensor_offset(c, LP_W2), d.F);                               /* dW2 [C,F] */
+               g + lp_tp_layer_offset(c, tp, LP_W2), d.F);                               /* dW2 [C,F] */
     lp_gemm_ex(p, 1, 0, 2 * d.F, d.C, d.N, 1.0f, IN(d, a->dh13, a->dh13h), 2 * d.F, IN(d, s->ln2, s->ln2h), d.C, NULL,
-               1.0f, g + lp_layer_tensor_offset(c, LP_W1), d.C);                         /* dW13 [2F,C] */
-    lp_rmsnorm_backward_weight(g + lp_layer_tensor_offset(c, LP_MLP_NORM), a->dln2, s->xmid, s->rstd2, d.N, d.C);
+               1.0f, g + lp_tp_layer_offset(c, tp, LP_W1), d.C);                         /* dW13 [2F,C] */
+    lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, tp, LP_MLP_NORM), a->dln2, s->xmid, s->rstd2, d.N, d.C);
     lp_gemm_ex(p, 1, 0, d.C, d.Y, d.N, 1.0f, IN(d, a->dxmid, a->dxmidh), d.C, IN(d, s->atty, s->attyh), d.Y, NULL, 1.0f,
-               g + lp_layer_tensor_offset(c, LP_WO), d.Y);                               /* dWo [C,Y] */
+               g + lp_tp_layer_offset(c, tp, LP_WO), d.Y);                               /* dWo [C,Y] */
     lp_gemm_ex(p, 1, 0, d.QKV, d.C, d.N, 1.0f, IN(d, a->dqkv, a->dqkvh), d.QKV, IN(d, s->ln1, s->ln1h), d.C, NULL, 1.0f,
-               g + lp_layer_tensor_offset(c, LP_WQ), d.C);                               /* dWqkv [QKV,C] */
-    lp_rmsnorm_backward_weight(g + lp_layer_tensor_offset(c, LP_ATTN_NORM), a->dln1, x, s->rstd1, d.N, d.C);
-    if (c->qkv_bias) lp_bias_backward(g + lp_layer_tensor_offset(c, LP_BQ), a->dqkv, d.N, d.QKV, d.QKV); /* dbq|dbk|dbv */
+               g + lp_tp_layer_offset(c, tp, LP_WQ), d.C);                               /* dWqkv [QKV,C] */
+    lp_rmsnorm_backward_weight(g + lp_tp_layer_offset(c, tp, LP_ATTN_NORM), a->dln1, x, s->rstd1, d.N, d.C);
+    if (c->qkv_bias) lp_bias_backward(g + lp_tp_layer_offset(c, tp, LP_BQ), a->dqkv, d.N, d.QKV, d.QKV); /* dbq|dbk|dbv */
 }

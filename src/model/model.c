@@ -1,5 +1,6 @@
 /* model.c - config checks, the per-layer parameter layout and the tensor table (see model.h). */
 #include "llamapro/model.h"
+#include "llamapro/tp_shard.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -244,7 +245,7 @@ int lp_model_any_trainable(const lp_model *m) {
 }
 
 void lp_model_zero_grads(lp_model *m) {
-    size_t per = lp_layer_numel(&m->cfg), VC = (size_t)m->cfg.vocab_size * m->cfg.dim;
+    size_t per = lp_tp_layer_numel(&m->cfg, lp_tp_size(m->tp)), VC = (size_t)m->cfg.vocab_size * m->cfg.dim;
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (m->layers[l].grads) memset(m->layers[l].grads, 0, per * sizeof(float));
     if (m->tok_embeddings_grad) memset(m->tok_embeddings_grad, 0, VC * sizeof(float));

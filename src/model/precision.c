@@ -17,6 +17,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/model.h"
+#include "llamapro/tp_shard.h"
 
 static const int group_tensor[LP_G_N] = {LP_WQ, LP_WO, LP_W1, LP_W2};
 
@@ -50,10 +51,11 @@ static void free_forms(lp_model *m) {
  * input gradient when bwd. */
 static void pack_layer(lp_model *m, lp_layer *ly, const void *w, int M, int bwd) {
     size_t es = m->precision == LP_BF16 ? sizeof(lp_bf16) : sizeof(float);
+    int tp = lp_tp_size(m->tp); /* a tensor-parallel shard (tp.h) */
     for (int g = 0; g < LP_G_N; g++) {
         int in, out;
-        lp_group_dims(&m->cfg, g, &in, &out);
-        const void *wg = (const char *)w + es * lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
+        lp_tp_group_dims(&m->cfg, tp, g, &in, &out);
+        const void *wg = (const char *)w + es * lp_tp_layer_offset(&m->cfg, tp, group_tensor[g]);
         if (ly->packed[g]) lp_gemm_repack(ly->packed[g], wg);
         else ly->packed[g] = lp_gemm_pack(m->precision, M, out, in, wg, in, 1);
         if (!bwd) continue;
@@ -102,7 +104,8 @@ static void release_layer(lp_model *m, int l) {
 }
 
 void lp_model_release_frozen(lp_model *m) {
-    if (m->precision != LP_BF16) return;
+    /* not under tensor parallelism: a shard's 1-D tensors and the writers' gathers assume fp32 shards */
+    if (m->precision != LP_BF16 || lp_tp_size(m->tp) > 1) return;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         lp_layer *ly = &m->layers[l];
         if (!ly->params || ly->trainable) continue;
@@ -115,7 +118,7 @@ const float *lp_layer_norm(const lp_model *m, int l, int t) {
     const lp_layer *ly = &m->layers[l];
     LP_ASSERT(is_vec(&m->cfg, t), "reading a layer matrix as a vector");
     if (ly->norms) return ly->norms + vec_offset(&m->cfg, t);
-    return ly->params ? ly->params + lp_layer_tensor_offset(&m->cfg, t) : NULL;
+    return ly->params ? ly->params + lp_tp_layer_offset(&m->cfg, lp_tp_size(m->tp), t) : NULL;
 }
 
 void lp_model_set_precision(lp_model *m, lp_precision p, int M) {
@@ -128,7 +131,7 @@ void lp_model_set_precision(lp_model *m, lp_precision p, int M) {
     /* fp32 reads the fp32 masters in place: packed fp32 copies would double or triple the weights'
      * memory for a gain lost in this machine's noise */
     if (M <= 0 || p == LP_FP32) return;
-    size_t per = lp_layer_numel(c);
+    size_t per = lp_tp_layer_numel(c, lp_tp_size(m->tp));
     int first_bwd = lp_model_first_backward_layer(m), bf = p == LP_BF16;
     lp_bf16 *tmp = bf ? lp_calloc(per, sizeof(lp_bf16), "allocating bf16 weights") : NULL;
     for (int l = 0; l < c->n_layers; l++) {
@@ -165,7 +168,7 @@ void lp_model_sync_forms(lp_model *m) {
         if (!ly->params || !ly->trainable || !ly->packed[0]) continue;
         const void *w = ly->params;
         if (bf) {
-            lp_to_bf16(ly->wbf16, ly->params, lp_layer_numel(c));
+            lp_to_bf16(ly->wbf16, ly->params, lp_tp_layer_numel(c, lp_tp_size(m->tp)));
             w = ly->wbf16;
         }
         pack_layer(m, ly, w, 0, 1);
@@ -183,14 +186,14 @@ void lp_model_sync_forms(lp_model *m) {
 
 static size_t layer_forms_bytes(const lp_model *m, int l) {
     const lp_layer *ly = &m->layers[l];
-    size_t b = ly->wbf16 ? lp_layer_numel(&m->cfg) * sizeof(lp_bf16) : 0;
+    size_t b = ly->wbf16 ? lp_tp_layer_numel(&m->cfg, lp_tp_size(m->tp)) * sizeof(lp_bf16) : 0;
     for (int g = 0; g < LP_G_N; g++) b += lp_gemm_pack_bytes(ly->packed[g]) + lp_gemm_pack_bytes(ly->packed_bwd[g]);
     return b;
 }
 
 size_t lp_layer_weight_bytes(const lp_model *m, int l) {
     const lp_layer *ly = &m->layers[l];
-    size_t fp32 = ly->params ? lp_layer_numel(&m->cfg) : ly->norms ? vec_offset(&m->cfg, LP_LAYER_NTENSORS) : 0;
+    size_t fp32 = ly->params ? lp_tp_layer_numel(&m->cfg, lp_tp_size(m->tp)) : ly->norms ? vec_offset(&m->cfg, LP_LAYER_NTENSORS) : 0;
     return fp32 * sizeof(float) + layer_forms_bytes(m, l);
 }
 
@@ -218,7 +221,7 @@ size_t lp_model_forms_bytes(const lp_model *m) {
 /* Layer ly's weight group g as GEMM operand B: NULL when a packed form replaces it, else the
  * plain bf16 copy (bf16) or the fp32 master. */
 static const void *plain_group(const lp_model *m, const lp_layer *ly, int g, const lp_packed *pk) {
-    size_t off = lp_layer_tensor_offset(&m->cfg, group_tensor[g]);
+    size_t off = lp_tp_layer_offset(&m->cfg, lp_tp_size(m->tp), group_tensor[g]);
     if (pk) return NULL;
     if (m->precision == LP_BF16) {
         LP_ASSERT(ly->wbf16 != NULL, "running a bf16 layer without its bf16 weights in this orientation");
@@ -227,18 +230,22 @@ static const void *plain_group(const lp_model *m, const lp_layer *ly, int g, con
     return ly->params + off;
 }
 
+/* Under tensor parallelism the layer holds a shard (tp.h): the product runs on it, and one whose
+ * inner dimension is split is a partial sum that the group's all-reduce completes. */
 void lp_layer_linear(const lp_model *m, int l, int g, int M, const void *x, float beta, float *y) {
     const lp_layer *ly = &m->layers[l];
-    int in, out;
-    lp_group_dims(&m->cfg, g, &in, &out);
-    lp_gemm_ex(m->precision, 0, 1, M, out, in, 1.0f, x, in, plain_group(m, ly, g, ly->packed[g]), in, ly->packed[g], beta,
-               y, out);
+    int in, out, tp = lp_tp_size(m->tp), part = tp > 1 && lp_tp_partial(g, 0);
+    lp_tp_group_dims(&m->cfg, tp, g, &in, &out);
+    lp_gemm_ex(m->precision, 0, 1, M, out, in, 1.0f, x, in, plain_group(m, ly, g, ly->packed[g]), in, ly->packed[g],
+               part ? lp_tp_beta(m->tp, beta) : beta, y, out);
+    if (part) lp_tp_allreduce(m->tp, y, (size_t)M * out);
 }
 
 void lp_layer_linear_backward(const lp_model *m, int l, int g, int M, const void *dy, float beta, float *dx) {
     const lp_layer *ly = &m->layers[l];
-    int in, out;
-    lp_group_dims(&m->cfg, g, &in, &out);
+    int in, out, tp = lp_tp_size(m->tp), part = tp > 1 && lp_tp_partial(g, 1);
+    lp_tp_group_dims(&m->cfg, tp, g, &in, &out);
     lp_gemm_ex(m->precision, 0, 0, M, in, out, 1.0f, dy, out, plain_group(m, ly, g, ly->packed_bwd[g]), in,
-               ly->packed_bwd[g], beta, dx, in);
+               ly->packed_bwd[g], part ? lp_tp_beta(m->tp, beta) : beta, dx, in);
+    if (part) lp_tp_allreduce(m->tp, dx, (size_t)M * in);
 }

@@ -9,20 +9,33 @@
 #include "llamapro/flops.h"
 #include "llamapro/forward.h"
 
-void lp_layout_init(lp_layout *ly, MPI_Comm world, int pp, const char *source) {
+void lp_layout_init(lp_layout *ly, MPI_Comm world, int pp, const char *source) { lp_layout_init_tp(ly, world, pp, 1, source); }
+
+void lp_layout_init_tp(lp_layout *ly, MPI_Comm world, int pp, int tp, const char *source) {
     int rank, size;
     memset(ly, 0, sizeof *ly);
     LP_CHECK_MPI(MPI_Comm_rank(world, &rank), "laying out pipeline stages");
     LP_CHECK_MPI(MPI_Comm_size(world, &size), "laying out pipeline stages");
-    if (pp < 1 || size % pp)
-        lp_user_error_all("%s: [parallel] pp = %d does not divide the %d MPI ranks (expected ranks = pp x dp)", source,
-                          pp, size);
+    if (tp < 1 || pp < 1 || size % (pp * tp)) {
+        if (tp == 1)
+            lp_user_error_all("%s: [parallel] pp = %d does not divide the %d MPI ranks (expected ranks = pp x dp)", source,
+                              pp, size);
+        lp_user_error_all("%s: [parallel] pp = %d x tp = %d = %d does not divide the %d MPI ranks (expected ranks = pp x tp "
+                          "x dp: run on a multiple of %d ranks, or choose pp x tp dividing %d)", source, pp, tp, pp * tp,
+                          size, pp * tp, size);
+    }
     ly->pp = pp;
-    ly->dp = size / pp;
-    ly->stage = rank / ly->dp;
-    ly->replica = rank % ly->dp;
-    LP_CHECK_MPI(MPI_Comm_split(world, ly->replica, ly->stage, &ly->pipe), "splitting the pipeline communicator");
-    LP_CHECK_MPI(MPI_Comm_split(world, ly->stage, ly->replica, &ly->dp_comm), "splitting the data-parallel communicator");
+    ly->tp = tp;
+    ly->dp = size / (pp * tp);
+    ly->stage = rank / (tp * ly->dp);
+    ly->replica = rank % (tp * ly->dp) / tp;
+    ly->tp_rank = rank % tp;
+    LP_CHECK_MPI(MPI_Comm_split(world, ly->replica * tp + ly->tp_rank, ly->stage, &ly->pipe),
+                 "splitting the pipeline communicator");
+    LP_CHECK_MPI(MPI_Comm_split(world, ly->stage * tp + ly->tp_rank, ly->replica, &ly->dp_comm),
+                 "splitting the data-parallel communicator");
+    LP_CHECK_MPI(MPI_Comm_split(world, ly->stage * ly->dp + ly->replica, ly->tp_rank, &ly->tp_comm),
+                 "splitting the tensor-parallel communicator");
     ly->prev = ly->stage > 0 ? ly->stage - 1 : MPI_PROC_NULL;
     ly->next = ly->stage < pp - 1 ? ly->stage + 1 : MPI_PROC_NULL;
 }
@@ -30,6 +43,7 @@ void lp_layout_init(lp_layout *ly, MPI_Comm world, int pp, const char *source) {
 void lp_layout_free(lp_layout *ly) {
     if (ly->pipe != MPI_COMM_NULL && ly->pipe) LP_CHECK_MPI(MPI_Comm_free(&ly->pipe), "freeing a communicator");
     if (ly->dp_comm != MPI_COMM_NULL && ly->dp_comm) LP_CHECK_MPI(MPI_Comm_free(&ly->dp_comm), "freeing a communicator");
+    if (ly->tp_comm != MPI_COMM_NULL && ly->tp_comm) LP_CHECK_MPI(MPI_Comm_free(&ly->tp_comm), "freeing a communicator");
     memset(ly, 0, sizeof *ly);
 }
 

@@ -37,14 +37,15 @@ void lp_pipe_report_memory(const lp_pipe *p, long step, FILE *metrics) {
     for (int s = 0; s < ly->pp; s++) {
         const double *x = all + (size_t)s * N;
         const lp_stage_plan *st = &p->part->st[s];
-        lp_info("memory stage %d (layers %d-%d, %d trainable): weights %.1f MB (frozen layers %.1f MB, %s), gradients "
+        lp_info("memory stage %d (layers %d-%d, %d trainable%s): weights %.1f MB (frozen layers %.1f MB, %s), gradients "
                 "%.1f MB, optimizer %.1f MB, activations %.1f MB; peak resident %.1f MB", s, st->l0, st->l1 - 1,
-                st->n_trainable, x[0] * 1e-6, x[5] * 1e-6, lp_precision_name(p->m->precision), x[1] * 1e-6, x[2] * 1e-6,
-                x[3] * 1e-6, x[4] * 1e-6);
+                st->n_trainable, ly->tp > 1 ? ", per tensor-parallel rank" : "", x[0] * 1e-6, x[5] * 1e-6,
+                lp_precision_name(p->m->precision), x[1] * 1e-6, x[2] * 1e-6, x[3] * 1e-6, x[4] * 1e-6);
         if (metrics)
-            fprintf(metrics, "{\"step\": %ld, \"memory_stage\": %d, \"layers\": %d, \"trainable_layers\": %d, \"weights_bytes\": %.0f, "
-                    "\"frozen_layer_bytes\": %.0f, \"grads_bytes\": %.0f, \"optim_bytes\": %.0f, \"acts_bytes\": %.0f, "
-                    "\"vmhwm_bytes\": %.0f}\n", step, s, st->l1 - st->l0, st->n_trainable, x[0], x[5], x[1], x[2], x[3], x[4]);
+            fprintf(metrics, "{\"step\": %ld, \"memory_stage\": %d, \"tp\": %d, \"layers\": %d, \"trainable_layers\": %d, "
+                    "\"weights_bytes\": %.0f, \"frozen_layer_bytes\": %.0f, \"grads_bytes\": %.0f, \"optim_bytes\": %.0f, "
+                    "\"acts_bytes\": %.0f, \"vmhwm_bytes\": %.0f}\n", step, s, ly->tp, st->l1 - st->l0, st->n_trainable, x[0],
+                    x[5], x[1], x[2], x[3], x[4]);
     }
     if (metrics) fflush(metrics);
     lp_free(all);

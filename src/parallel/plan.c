@@ -52,11 +52,48 @@ static int node_of(int rank, int rpn) { return rank / rpn; }
 
 void lp_plan_case_eval(lp_plan_case *pc, const lp_model *m, const lp_node *node, const lp_net *net, int nodes, int pp,
                        int B, int T, int M, int schedule, const char *partition, const char *source) {
+    lp_plan_case_eval_tp(pc, m, node, net, nodes, pp, 1, B, T, M, schedule, partition, source);
+}
+
+/* Split each stage's blocks over tp ranks: block seconds and block state / tp, plus the group's
+ * all-reduces (2 per block forward, 2 per block with an input-gradient backward) added to the
+ * stage's per-microbatch times. The LM head's share of a stage's seconds is taken from its FLOPs. */
+static double apply_tp(lp_partition *part, const lp_model *m, int tp, lp_link link, int B, int T) {
+    if (tp == 1) return 0;
+    const lp_config *c = &m->cfg;
+    double act = (double)B * T * c->dim * sizeof(float), head = 2.0 * B * T * c->dim * (double)c->vocab_size;
+    size_t layer_bytes = lp_layer_numel(c) * sizeof(float), saved = layer_bytes - layer_bytes / tp;
+    int first_bwd = lp_model_first_backward_layer(m);
+    double worst = 0;
+    for (int s = 0; s < part->pp; s++) {
+        lp_stage_plan *st = &part->st[s];
+        int n = st->l1 - st->l0, nb = 0;
+        for (int l = st->l0; l < st->l1; l++) nb += l >= first_bwd;
+        double hf = st->head ? head / st->fwd : 0, hb = st->head && st->bin + st->bwt > 0 ? head / (st->bin + st->bwt) : 0;
+        double cf = 2.0 * n * lp_allreduce_seconds(link, act, tp), cb = 2.0 * nb * lp_allreduce_seconds(link, act, tp);
+        st->t_fwd = st->t_fwd * (hf + (1 - hf) / tp) + cf;
+        st->t_bwd = st->t_bwd * (hb + (1 - hb) / tp) + cb;
+        st->weight_bytes -= (size_t)n * saved;
+        st->grad_bytes -= (size_t)st->n_trainable * saved;
+        st->optim_bytes -= (size_t)st->n_trainable * 2 * saved;
+        if (part->M * (cf + cb) > worst) worst = part->M * (cf + cb);
+    }
+    double *f = lp_calloc((size_t)part->pp, sizeof(double), "planning a layout"), *b = lp_calloc((size_t)part->pp, sizeof(double), "planning a layout");
+    int *bw = lp_calloc((size_t)part->pp, sizeof(int), "planning a layout");
+    for (int s = 0; s < part->pp; s++) f[s] = part->st[s].t_fwd, b[s] = part->st[s].t_bwd, bw[s] = part->st[s].backward;
+    part->bubble = lp_schedule_bubble(part->schedule, part->pp, part->M, f, b, bw); /* of the split stages */
+    lp_free(f), lp_free(b), lp_free(bw);
+    return worst;
+}
+
+void lp_plan_case_eval_tp(lp_plan_case *pc, const lp_model *m, const lp_node *node, const lp_net *net, int nodes, int pp,
+                          int tp, int B, int T, int M, int schedule, const char *partition, const char *source) {
     memset(pc, 0, sizeof *pc);
-    int rpn = node->ranks_per_node, world = nodes * rpn, dp = world / pp;
-    LP_ASSERT(pp >= 1 && world % pp == 0, "planning a layout (pp divides the ranks)");
-    pc->nodes = nodes, pc->pp = pp, pc->dp = dp, pc->B = B, pc->T = T, pc->M = M, pc->schedule = schedule;
+    int rpn = node->ranks_per_node, world = nodes * rpn, dp = world / (pp * tp);
+    LP_ASSERT(pp >= 1 && tp >= 1 && world % (pp * tp) == 0, "planning a layout (pp x tp divides the ranks)");
+    pc->nodes = nodes, pc->pp = pp, pc->tp = tp, pc->dp = dp, pc->B = B, pc->T = T, pc->M = M, pc->schedule = schedule;
     lp_partition_plan(&pc->part, m, pp, B, T, M, schedule, &node->rates, partition, source);
+    pc->t_tp = apply_tp(&pc->part, m, tp, tp <= rpn ? net->intra : net->inter, B, T);
     const lp_stage_plan *st = pc->part.st;
     double *f = lp_calloc((size_t)pp, sizeof(double), "planning a layout"), *b = lp_calloc((size_t)pp, sizeof(double), "planning a layout");
     int *bw = lp_calloc((size_t)pp, sizeof(int), "planning a layout");
@@ -72,7 +109,7 @@ void lp_plan_case_eval(lp_plan_case *pc, const lp_model *m, const lp_node *node,
     /* messages: the slowest replica's link between stage s and s + 1 */
     for (int s = 0; s + 1 < pp; s++) {
         int inter = 0;
-        for (int d = 0; d < dp; d++) inter |= node_of(s * dp + d, rpn) != node_of((s + 1) * dp + d, rpn);
+        for (int d = 0; d < dp; d++) inter |= node_of((s * dp + d) * tp, rpn) != node_of(((s + 1) * dp + d) * tp, rpn);
         pipe_inter |= inter;
         double c = lp_link_seconds(inter ? net->inter : net->intra, act);
         f[s] += c;                     /* activations of s go to s + 1 */
@@ -90,7 +127,7 @@ void lp_plan_case_eval(lp_plan_case *pc, const lp_model *m, const lp_node *node,
     double layer_bytes = lp_layer_numel(&m->cfg) * sizeof(float), after = 0;
     pc->stage_mem = lp_calloc((size_t)pp, sizeof(double), "planning a layout");
     for (int s = 0; s < pp; s++) {
-        int inter = node_of(s * dp, rpn) != node_of(s * dp + dp - 1, rpn);
+        int inter = node_of(s * dp * tp, rpn) != node_of((s * dp + dp - 1) * tp, rpn);
         lp_link dl = inter ? net->inter : net->intra;
         double g = (double)st[s].grad_bytes;
         /* one all-reduce per trainable layer block, one per embedding / head gradient */
@@ -118,12 +155,12 @@ void lp_plan_case_free(lp_plan_case *pc) {
 
 void lp_plan_case_json(const lp_plan_case *pc, FILE *f) {
     fprintf(f,
-            "{\"nodes\": %d, \"pp\": %d, \"dp\": %d, \"micro_batch\": %d, \"microbatches\": %d, \"seq_len\": %d, "
+            "{\"nodes\": %d, \"pp\": %d, \"tp\": %d, \"dp\": %d, \"micro_batch\": %d, \"microbatches\": %d, \"seq_len\": %d, "
             "\"schedule\": \"%s\", \"step_s\": %.6g, \"compute_s\": %.6g, \"bubble_s\": %.6g, \"p2p_s\": %.6g, "
-            "\"allreduce_s\": %.6g, \"optim_s\": %.6g, \"bubble\": %.4f, \"tokens_per_s\": %.6g, \"mem_peak_bytes\": %.0f, "
+            "\"allreduce_s\": %.6g, \"tp_s\": %.6g, \"optim_s\": %.6g, \"bubble\": %.4f, \"tokens_per_s\": %.6g, \"mem_peak_bytes\": %.0f, "
             "\"fits\": %s, \"stages\": [",
-            pc->nodes, pc->pp, pc->dp, pc->B, pc->M, pc->T, pc->schedule == LP_SCHED_GPIPE ? "gpipe" : "1f1b", pc->t_step,
-            pc->t_compute, pc->t_bubble, pc->t_p2p, pc->t_allreduce, pc->t_optim, pc->bubble, pc->tokens_per_s, pc->mem_peak,
+            pc->nodes, pc->pp, pc->tp, pc->dp, pc->B, pc->M, pc->T, pc->schedule == LP_SCHED_GPIPE ? "gpipe" : "1f1b", pc->t_step,
+            pc->t_compute, pc->t_bubble, pc->t_p2p, pc->t_allreduce, pc->t_tp, pc->t_optim, pc->bubble, pc->tokens_per_s, pc->mem_peak,
             pc->fits ? "true" : "false");
     for (int s = 0; s < pc->pp; s++) {
         const lp_stage_plan *st = &pc->part.st[s];

@@ -5,6 +5,7 @@
 
 #include "llamapro/check.h"
 #include "llamapro/pipeline.h"
+#include "llamapro/tp.h"
 
 const char *const lp_time_names[LP_T_N] = {"fwd", "bin", "bwt", "wait", "opt", "idle", "pipe"};
 
@@ -175,7 +176,7 @@ static void backward_op(lp_pipe *p, int mb, float scale) {
 static void allreduce_grads(lp_pipe *p) {
     if (p->ly->dp == 1) return;
     lp_model *m = p->m;
-    size_t per = lp_layer_numel(&m->cfg), VC = (size_t)m->cfg.vocab_size * m->cfg.dim;
+    size_t per = lp_tp_layer_numel(&m->cfg, p->ly->tp), VC = (size_t)m->cfg.vocab_size * m->cfg.dim;
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (m->layers[l].grads)
             LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, m->layers[l].grads, (int)per, MPI_FLOAT, MPI_SUM, p->ly->dp_comm),
@@ -221,6 +222,12 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
     for (int i = 0; i < m->n_tensors; i++) p->sq[i] = lp_tensor_grad_sqnorm(&m->tensors[i]);
     if (ly->pp > 1)
         LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p->sq, m->n_tensors, MPI_DOUBLE, MPI_SUM, ly->pipe), "all-reducing gradient norms");
+    if (ly->tp > 1) { /* shards add up; replicated tensors (norms, embedding, head) count once */
+        for (int i = 0; i < m->n_tensors; i++)
+            if (ly->tp_rank > 0 && !lp_tp_sharded(&m->tensors[i])) p->sq[i] = 0;
+        LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p->sq, m->n_tensors, MPI_DOUBLE, MPI_SUM, ly->tp_comm),
+                     "all-reducing gradient norms over tensor-parallel shards");
+    }
     double sq = 0;
     for (int i = 0; i < m->n_tensors; i++) sq += p->sq[i];
     double norm = sqrt(sq);
@@ -236,6 +243,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
         /* each stage updated its own tensors; replicas hold the same weights, but agree anyway */
         if (ly->pp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->pipe), "agreeing on finite weights");
         if (ly->dp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->dp_comm), "agreeing on finite weights");
+        if (ly->tp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->tp_comm), "agreeing on finite weights");
         if (bad) p->status = LP_STEP_NONFINITE_WEIGHTS;
     }
     double t2 = MPI_Wtime();
@@ -256,7 +264,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
 
 void lp_pipe_bytes(const lp_pipe *p, size_t *weights, size_t *grads, size_t *optim, size_t *acts) {
     const lp_model *m = p->m;
-    size_t per = lp_layer_numel(&m->cfg) * sizeof(float), VC = (size_t)m->cfg.vocab_size * m->cfg.dim * sizeof(float);
+    size_t per = lp_tp_layer_numel(&m->cfg, lp_tp_size(m->tp)) * sizeof(float), VC = (size_t)m->cfg.vocab_size * m->cfg.dim * sizeof(float);
     *weights = *grads = *acts = 0;
     *weights = lp_model_weight_bytes(m, NULL); /* fp32 tensors and bf16 GEMM forms */
     for (int l = 0; l < m->cfg.n_layers; l++)

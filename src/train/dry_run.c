@@ -159,7 +159,7 @@ int lp_train_dry_run(const lp_run_config *rc, const char *source, const lp_dry_r
     if (!rc->train_path[0]) problem(&p, "%s: [data] train is empty (expected a corpus file)", source);
     else {
         lp_mix_source src[LP_MIX_MAX];
-        int n = lp_mix_sources(rc, src, LP_MIX_MAX);
+        int n = lp_mix_sources(rc->train_path, rc->train_split, rc->replay, src, LP_MIX_MAX);
         double sum = 0;
         for (int i = 0; i < n; i++) sum += src[i].weight;
         for (int i = 0; i < n; i++) {

@@ -50,12 +50,13 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
     e->B = rc->micro_batch, e->T = rc->seq_len, e->M = rc->microbatches;
     e->model_name = whole ? "(random model)" : rc->model_path;
     lp_train_validate(rc, source);
-    lp_layout_init(&e->ly, c->world, rc->pp, source);
+    lp_layout_init_tp(&e->ly, c->world, rc->pp, rc->tp, source);
     /* the whole-model view: the method, the partition and the FLOP count read flags only */
     lp_model skel;
     if (whole) skel = *whole;
     else lp_model_load_range(&skel, rc->model_path, c->world, 0, 0, 0, 0);
     lp_apply_method(&skel, rc, source);
+    lp_tp_check(&skel.cfg, rc->tp, source);
     if (e->T > skel.cfg.max_seq_len)
         lp_user_error_all("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, e->T, skel.cfg.max_seq_len);
     lp_cost_rates rates = lp_cost_rates_flops(); /* one stage: nothing to balance */
@@ -80,6 +81,10 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
         lp_model_free(&skel);
     }
     check_finite_weights(e);
+    if (e->ly.tp > 1) {
+        lp_tp_init(&e->tp, e->ly.tp_comm);
+        lp_tp_shard(&e->m, &e->tp);
+    }
     lp_model_set_precision(&e->m, lp_precision_parse(rc->precision), e->B * e->T); /* after the flags */
     lp_model_release_frozen(&e->m); /* bf16: frozen layers in their bf16 forms only */
     lp_pipe_init(&e->pipe, &e->m, &e->ly, &e->part, e->B, e->T, e->M, rc->beta1, rc->beta2, rc->eps, rc->weight_decay,
@@ -93,6 +98,7 @@ void lp_engine_free(lp_engine *e) {
     lp_free(e->windows);
     lp_pipe_free(&e->pipe);
     lp_model_free(&e->m);
+    lp_tp_free(&e->tp);
     lp_partition_free(&e->part);
     lp_layout_free(&e->ly);
     memset(e, 0, sizeof *e);

@@ -57,13 +57,13 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     lp_engine_init(&e, rc, source, c, NULL);
     lp_model *m = &e.m;
     lp_mix_source src[LP_MIX_MAX];
-    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+    for (int i = 0, n = lp_mix_sources(rc->train_path, rc->train_split, rc->replay, src, LP_MIX_MAX); i < n; i++)
         lp_check_corpus_fits_model(m, src[i].path, src[i].split, "[data] train");
     for (int i = 0; i < rc->n_val; i++) lp_check_corpus_fits_model(m, rc->val[i].path, rc->val[i].split, "[data] val");
 
     int B = e.B, T = e.T, M = e.M;
     int G = B * M * e.ly.dp;
-    lp_mixture *smp = lp_mixture_open(rc, T, G); /* one corpus or a weighted mixture (mixture.h) */
+    lp_mixture *smp = lp_mixture_open(rc->train_path, rc->train_split, rc->replay, rc->seed, T, G); /* one corpus or a weighted mixture (mixture.h) */
     /* checkpoint hook 1/3: resume from <run.dir>/ckpt/latest (run_ckpt.h) */
     lp_run_ckpt ck;
     long first_step = lp_run_ckpt_begin(&ck, rc, source, m, &e.pipe.opt, smp, c);
@@ -81,8 +81,8 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     size_t np = lp_model_numel(m, 0), nt = lp_model_numel(m, 1);
     lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
             nt, 100.0 * nt / np, m->cfg.n_layers);
-    lp_info("train: %d ranks x %d threads (%d pipeline stages x %d data-parallel replicas, %s); %d sequences x %d tokens per "
-            "step (%d per microbatch, %d microbatches)", c->size, c->threads, e.ly.pp, e.ly.dp, rc->pp_schedule, G, T, B, M);
+    lp_info("train: %d ranks x %d threads (%d pipeline stages x %d tensor-parallel x %d data-parallel replicas, %s); %d sequences "
+            "x %d tokens per step (%d per microbatch, %d microbatches)", c->size, c->threads, e.ly.pp, e.ly.tp, e.ly.dp, rc->pp_schedule, G, T, B, M);
     lp_partition_print(&e.part);
     lp_pipe_report_memory(&e.pipe, 0, NULL);
     if (m->precision == LP_BF16) lp_info("train: precision bf16, %s; bf16 weight forms %.1f MB", lp_gemm_library_bf16(),

@@ -1,6 +1,7 @@
 /* run_ckpt.c - resume, periodic checkpoints and clean stops for a training run (see run_ckpt.h). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "llamapro/run_ckpt.h"
+#include "llamapro/tp.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -208,7 +209,16 @@ static uint64_t *frozen_checksums(const lp_model *m, MPI_Comm comm) {
     for (int i = 0; i < n; i++) {
         const lp_tensor *t = &m->tensors[i];
         const float *v = t->trainable ? NULL : lp_model_tensor_values(m, i, buf); /* released: from the file */
-        if (v) crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)v, t->numel * sizeof(float)) + 1;
+        if (!v) continue;
+        if (lp_tp_size(m->tp) > 1 && lp_tp_sharded(t)) { /* the full tensor's checksum, on group rank 0 */
+            size_t n = (size_t)t->shape[0] * t->shape[1];
+            float *full = m->tp->rank == 0 ? lp_calloc(n, sizeof(float), "checksumming a sharded tensor") : NULL;
+            lp_tp_tensor_gather(m->tp, t, t->data, full);
+            if (full) crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)full, n * sizeof(float)) + 1;
+            lp_free(full);
+            continue;
+        }
+        crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)v, t->numel * sizeof(float)) + 1;
     }
     lp_free(buf);
     LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, crc, n, MPI_UINT64_T, MPI_MAX, comm), "combining frozen tensor checksums");
@@ -230,7 +240,7 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
      * first step (split over the ranks), so a corpus from another tokenizer is a one-line error
      * naming file, split and position instead of an out-of-bounds read. */
     lp_mix_source src[LP_MIX_MAX]; /* [data] train: one corpus or every source of a mixture */
-    for (int i = 0, n = lp_mix_sources(rc, src, LP_MIX_MAX); i < n; i++)
+    for (int i = 0, n = lp_mix_sources(rc->train_path, rc->train_split, rc->replay, src, LP_MIX_MAX); i < n; i++)
         lp_corpus_check_ids(src[i].path, src[i].split, m->cfg.vocab_size, c->world);
     for (int i = 0; i < rc->n_val; i++) lp_corpus_check_ids(rc->val[i].path, rc->val[i].split, m->cfg.vocab_size, c->world);
     install_handlers();
@@ -244,7 +254,8 @@ long lp_run_ckpt_begin(lp_run_ckpt *k, const lp_run_config *rc, const char *sour
     lp_rng_seed(&k->st.rng, rc->seed);
     k->st.pp = rc->pp;
     k->st.ranks = c->size;
-    k->st.dp = c->size / (rc->pp > 0 ? rc->pp : 1);
+    k->st.tp = rc->tp > 0 ? rc->tp : 1;
+    k->st.dp = c->size / ((rc->pp > 0 ? rc->pp : 1) * k->st.tp);
     k->st.config_text = rc->text;
     snprintf(k->dir, sizeof k->dir, "%s/ckpt", rc->dir);
     if (c->rank == 0) {

@@ -47,7 +47,7 @@ out=$("$MPIEXEC" -n 2 "$LLAMAPRO" bench --config "$LP_SOURCE_DIR/inputs/configs/
       --json "$T/pp2.json" 2>&1) || fail "bench on 2 ranks failed: $out"
 echo "$out"
 echo "$out" | grep -q '4 layers (4 trainable, method full)' || fail "expected 4 layers, all trainable"
-echo "$out" | grep -q '2 ranks (pp 2 x dp 1' || fail "expected 2 pipeline stages"
+echo "$out" | grep -q '2 ranks (pp 2 x tp 1 x dp 1' || fail "expected 2 pipeline stages"
 echo "$out" | grep -q '^bench: stage 1:' || fail "no per-stage phase line"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pp"]==2 and 0<d["mfu"]<=1 and d["tokens_per_step"]==256' \
   "$T/pp2.json" || fail "pp 2 bench json"

@@ -14,6 +14,7 @@
 
 #include "llamapro/corpus.h"
 #include "llamapro/mixture.h"
+#include "llamapro/run_config.h"
 
 static int make(const char *out, int offset, int n) {
     const char *sources[] = {"mixture_main"}, *splits[] = {"train", "val"};
@@ -59,7 +60,7 @@ int main(int argc, char **argv) {
     char assign[4200];
     snprintf(assign, sizeof assign, "data.train=%s", argv[2]);
     lp_run_config_override(&cfg, assign);
-    lp_mixture *x = lp_mixture_open(&cfg, T, G);
+    lp_mixture *x = lp_mixture_open(cfg.train_path, cfg.train_split, cfg.replay, cfg.seed, T, G);
     int d = rank % dp, lo = d * G / dp, hi = (d + 1) * G / dp;
     int *buf = malloc((size_t)micro * (T + 1) * sizeof *buf);
     char path[64];

@@ -1,9 +1,11 @@
 /* pipe_check_main.c - the pipeline on the tiny reference model, for tests/mpi/pipe_*.sh.
- *   pipe_check steps PP SCHEDULE M STEPS OUT [PARTITION]
+ *   pipe_check steps PP SCHEDULE M STEPS OUT [PARTITION [TP]]
  *     the fixture model expanded with P = 2 (new layers trainable), STEPS AdamW steps on a global
  *     batch of 4 sequences per step drawn from (seed, step) only; world = PP x DP, each replica
  *     M microbatches of 4 / (M * DP) sequences. Rank 0 writes OUT.txt (one line per step: loss and
  *     grad norm in hex floats) and all ranks OUT.h5 (the final model, written by the stages).
+ *     TP > 1: each stage split over TP tensor-parallel ranks (world = PP x TP x DP; PARTITION ""
+ *     for the cost model).
  *   pipe_check reference PP SCHEDULE
  *     the fixture's 3-step expanded/train run (2 sequences, 1 microbatch) through PP stages:
  *     losses and grad norms within 1e-4 relative, weights of the new layers within 1e-4 rel. L2.
@@ -20,6 +22,7 @@
 #include "llamapro/model_file.h"
 #include "llamapro/pipeline.h"
 #include "llamapro/rng.h"
+#include "llamapro/tp.h"
 
 static int bad = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "pipe_check [rank %d]: ", lp_world_rank()); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); bad = 1; } } while (0)
@@ -32,7 +35,8 @@ int main(int argc, char **argv) {
     }
     int ref = !strcmp(argv[1], "reference"), pp = atoi(argv[2]), sched = lp_schedule_parse(argv[3]);
     lp_layout ly;
-    lp_layout_init(&ly, MPI_COMM_WORLD, pp, "pipe_check");
+    int tp = !ref && argc > 8 ? atoi(argv[8]) : 1;
+    lp_layout_init_tp(&ly, MPI_COMM_WORLD, pp, tp, "pipe_check");
     lp_model base, m;
     fx_load_reference_model(&base);
     int newl[2];
@@ -45,14 +49,21 @@ int main(int argc, char **argv) {
     int B = G / (M * ly.dp);
     if (B * M * ly.dp != G) { fprintf(stderr, "M * dp must divide %d\n", G); return 2; }
     lp_partition part;
-    lp_partition_plan(&part, &m, pp, B, T, M, sched, NULL, argc > 7 ? argv[7] : NULL, "pipe_check");
+    lp_partition_plan(&part, &m, pp, B, T, M, sched, NULL, argc > 7 && argv[7][0] ? argv[7] : NULL, "pipe_check");
     lp_partition_print(&part);
     const lp_stage_plan *st = &part.st[ly.stage];
     lp_model_keep_range(&m, st->l0, st->l1, st->embed, st->head);
+    lp_tp tpg = {0};
+    if (tp > 1) {
+        lp_tp_check(&m.cfg, tp, "pipe_check");
+        lp_tp_init(&tpg, ly.tp_comm);
+        lp_tp_shard(&m, &tpg);
+    }
     lp_pipe p;
     lp_pipe_init(&p, &m, &ly, &part, B, T, M, 0.9, 0.95, 1e-8, 0.1, 1.0);
     size_t w, g, o, a;
     lp_pipe_bytes(&p, &w, &g, &o, &a);
+    if (tp > 1) printf("tp rank %d: ", ly.tp_rank);
     printf("stage %d replica %d: layers %d-%d weights %zu gradients %zu optimizer %zu activations %zu\n", ly.stage, ly.replica,
            st->l0, st->l1 - 1, w, g, o, a);
     CHECK(st->n_trainable > 0 || (g == 0 && o == 0), "a stage of frozen layers holds %zu gradient and %zu optimizer bytes", g, o);
@@ -109,6 +120,7 @@ int main(int argc, char **argv) {
     lp_pipe_free(&p);
     lp_partition_free(&part);
     lp_model_free(&m);
+    lp_tp_free(&tpg);
     lp_layout_free(&ly);
     free(win), free(seq), free(losses), free(norms);
     MPI_Finalize();

@@ -16,6 +16,7 @@
 #include "fixture.h"
 #include "llamapro/corpus.h"
 #include "llamapro/mixture.h"
+#include "llamapro/run_config.h"
 
 static char paths[3][300];
 
@@ -65,7 +66,7 @@ static void test_counts(void **state) {
     const double w[3] = {0.123, 0.456, 0.421};
     snprintf(rc.train_path, sizeof rc.train_path, "a:%.300s@%g, b:%.300s@%g, c:%.300s@%g", paths[0], w[0], paths[1], w[1], paths[2], w[2]);
     const int G = 7, T = 8;
-    lp_mixture *x = lp_mixture_open(&rc, T, G);
+    lp_mixture *x = lp_mixture_open(rc.train_path, rc.train_split, rc.replay, rc.seed, T, G);
     assert_int_equal(lp_mixture_n_sources(x), 3);
     uint64_t prev[3] = {0};
     for (uint64_t k = 0; k < 400; k++) {
@@ -102,11 +103,11 @@ static void test_replay(void **state) {
     snprintf(rc.train_path, sizeof rc.train_path, "a:%.300s@2, b:%.300s@2", paths[0], paths[1]);
     snprintf(rc.replay, sizeof rc.replay, "c:%s@0.2", paths[2]);
     lp_mix_source s[LP_MIX_MAX];
-    assert_int_equal(lp_mix_sources(&rc, s, LP_MIX_MAX), 3);
+    assert_int_equal(lp_mix_sources(rc.train_path, rc.train_split, rc.replay, s, LP_MIX_MAX), 3);
     assert_true(s[0].weight > 0.3999999 && s[0].weight < 0.4000001);
     assert_true(s[2].weight == 0.2);
     snprintf(rc.replay, sizeof rc.replay, "c:%s@0", paths[2]);
-    assert_int_equal(lp_mix_sources(&rc, s, LP_MIX_MAX), 2);
+    assert_int_equal(lp_mix_sources(rc.train_path, rc.train_split, rc.replay, s, LP_MIX_MAX), 2);
 }
 
 int main(int argc, char **argv) {

@@ -2,7 +2,9 @@
  * one stage is M x the step's FLOPs (flops.h) at the given rate; a 2-stage GPipe step with one
  * microbatch adds exactly two messages (activations forward, gradient back) on the link between
  * the two ranks' nodes, or inside a node when they share one; the ring all-reduce of data parallel
- * replicas; the memory per rank and the fit against a node's memory; the network JSON reader. */
+ * replicas; the memory per rank and the fit against a node's memory; the network JSON reader;
+ * tensor parallelism: blocks' compute and state halve, the head's do not, four all-reduces of the
+ * activations per block and microbatch on the link inside a node. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +45,35 @@ static void test_allreduce_formula(void **state) {
     assert_true(lp_allreduce_seconds(l, 1e6, 1) == 0);
     /* ring: 2 (n-1) steps of latency, each rank sends 2 (n-1)/n of the data */
     assert_true(rel(lp_allreduce_seconds(l, 1e6, 4), 6 * 1e-5 + 1.5 * 1e6 / 1e9) < 1e-12);
+}
+
+/* tp = 2 on one 2-rank node against tp = 1 on one rank: the block compute halves, the LM head's
+ * does not, and each of the 4 blocks adds 2 + 2 all-reduces of B x T x dim floats (layer 0 runs no
+ * backward: 2 only); block weights, gradients and AdamW moments halve. */
+static void test_tensor_parallel(void **state) {
+    (void)state;
+    lp_model m;
+    skeleton(&m);
+    lp_node n1 = node_of(1), n2 = node_of(2);
+    lp_plan_case a, b;
+    int B = 2, T = 16, M = 3;
+    lp_plan_case_eval(&a, &m, &n1, &NET, 1, 1, B, T, M, LP_SCHED_1F1B, NULL, "test");
+    lp_plan_case_eval_tp(&b, &m, &n2, &NET, 1, 1, 2, B, T, M, LP_SCHED_1F1B, NULL, "test");
+    assert_int_equal(b.tp, 2);
+    assert_int_equal(b.dp, 1);
+    lp_flops f = lp_flops_microbatch(&m, B, T);
+    double head = 2.0 * B * T * 64 * 256, head_all = head * 2; /* forward; input gradient (frozen head) */
+    double ar = lp_allreduce_seconds(NET.intra, (double)B * T * 64 * 4, 2), comm = M * (4 * 2 + 3 * 2) * ar;
+    double want = M * ((lp_flops_total(f) - head_all) / 2 + head_all) / RATE + comm;
+    assert_true(rel(b.t_compute, want) < 1e-9);
+    assert_true(rel(b.t_tp, comm) < 1e-12);
+    size_t per = lp_layer_numel(&m.cfg) * 4, half = per - per / 2;
+    const lp_stage_plan *x = &a.part.st[0], *y = &b.part.st[0];
+    assert_true(y->weight_bytes == x->weight_bytes - 4 * half);
+    assert_true(y->grad_bytes == x->grad_bytes - 2 * half && y->optim_bytes == x->optim_bytes - 4 * half);
+    lp_plan_case_free(&a);
+    lp_plan_case_free(&b);
+    lp_model_free(&m);
 }
 
 static void test_one_stage(void **state) {
@@ -149,7 +180,7 @@ static void test_net_json(void **state) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allreduce_formula), cmocka_unit_test(test_one_stage),
+        cmocka_unit_test(test_allreduce_formula), cmocka_unit_test(test_one_stage), cmocka_unit_test(test_tensor_parallel),
         cmocka_unit_test(test_p2p_between_nodes), cmocka_unit_test(test_p2p_inside_a_node),
         cmocka_unit_test(test_data_parallel_allreduce), cmocka_unit_test(test_net_json),
     };
