@@ -1,2 +1,3 @@
 # Mixed precision (bf16) area: script tests, one line each.
 lp_script_test(ckpt_layouts_bf16 mpi 4)
+lp_script_test(train_bf16_memory mpi 2)

@@ -74,6 +74,10 @@ typedef struct {
     float *grad;       /* NULL unless trainable */
     int trainable;
     int is_matrix;     /* weight decay applies to matrices only, never to norm weights */
+    int released;      /* held by this rank, but its fp32 values are not in memory (data NULL): a
+                        * frozen layer's matrix in a bf16 run, held as bf16 GEMM forms only.
+                        * Readers that need fp32 values take them from the model's source file
+                        * (lp_model_tensor_values in model_file.h). */
 } lp_tensor;
 
 typedef struct {
@@ -89,6 +93,9 @@ typedef struct {
      * a plain bf16 copy of its block (what its packed forms are refreshed from; the
      * weight-gradient GEMMs never read weights). */
     lp_bf16 *wbf16;       /* [lp_layer_numel] same layout as params, or NULL */
+    float *norms;         /* the 1-D tensors (norms, biases, q/k norms, in block order) of a frozen
+                           * layer whose fp32 block was released in bf16 (params NULL), else
+                           * NULL: see lp_layer_norm */
     lp_packed *packed[4]; /* forward, by LP_G_QKV.. group, or NULL */
     lp_packed *packed_bwd[4]; /* input gradient, by group, or NULL */
 } lp_layer;
@@ -112,6 +119,8 @@ typedef struct {
     lp_precision precision; /* GEMM precision (lp_model_set_precision); LP_FP32 after alloc */
     lp_bf16 *output_bf16;  /* [V, C] bf16 copy of the LM head (bf16 and head held), or NULL */
     lp_packed *output_packed; /* the LM head packed for the logits product, or NULL */
+    char *source;          /* the model file the weights were loaded from (lp_model_load_range), or
+                            * NULL: where released tensors' fp32 values are read from */
     const struct lp_tp *tp; /* tensor-parallel group whose shard the layers hold (tp.h), NULL: whole */
 } lp_model;
 
@@ -149,18 +158,38 @@ void lp_model_zero_grads(lp_model *m);
 /* Parameter counts: all, trainable. */
 size_t lp_model_numel(const lp_model *m, int trainable_only);
 
-/* Set the model's GEMM precision. For bf16, make the GEMM forms of every held weight matrix (see
- * lp_layer; the fp32 masters stay: the optimizer, checkpoints and the final model read them),
- * packed for row count M (B*T of the run; other row counts reuse the layout); layers from
- * lp_model_first_backward_layer on also get the backward forms, so set trainable flags first and
- * call before the first pass. fp32 has no forms (its GEMMs read the masters). User error (one
- * line) if the CPU cannot run bf16 matmuls. */
+/* Set the model's GEMM precision. For bf16, make the GEMM forms of every held weight matrix,
+ * packed for row count M (B*T of the run; other row counts reuse the layout); set trainable flags
+ * first and call before the first pass. fp32 has no forms (its GEMMs read the masters). User
+ * error (one line) if the CPU cannot run bf16 matmuls.
+ * bf16 forms, by layer kind (frozen weights end up in half their fp32 bytes):
+ *  - trainable: fp32 master (the optimizer's), a plain bf16 copy, packed forward and backward;
+ *  - frozen, before lp_model_first_backward_layer: packed forward only;
+ *  - frozen, from it on (runs the input-gradient backward): one plain bf16 copy, read by both
+ *    orientations (a packed form per orientation would be twice the bytes).
+ * The fp32 masters all stay until lp_model_release_frozen; after it, the precision cannot change
+ * again (M > 0), the model can only be freed. */
 void lp_model_set_precision(lp_model *m, lp_precision p, int M);
+/* bf16 (after lp_model_set_precision): free the fp32 block of every held frozen layer, whose GEMM
+ * forms hold its weights now, so frozen weights take half their fp32 bytes. Its norms stay fp32
+ * (lp_layer.norms, the tensor table points there) and its matrices are marked released in the
+ * tensor table (data NULL; lp_model_tensor_values reads them from the source file). Train, bench,
+ * eval and generate call it; no-op in fp32. */
+void lp_model_release_frozen(lp_model *m);
+/* Layer l's 1-D tensor t (LP_ATTN_NORM, LP_MLP_NORM, LP_BQ.., LP_Q_NORM..), fp32, whether or not
+ * its block was released. */
+const float *lp_layer_norm(const lp_model *m, int l, int t);
 /* Refresh the GEMM forms (bf16 copy, packed weights) of trainable tensors from their fp32
  * masters: after every optimizer step and after loading parameters. No-op without forms. */
 void lp_model_sync_forms(lp_model *m);
 /* Bytes held by the GEMM forms (bf16 copies and packed weights). */
 size_t lp_model_forms_bytes(const lp_model *m);
+/* Bytes held in memory for layer l's weights: fp32 block or kept norms, plus its GEMM forms. */
+size_t lp_layer_weight_bytes(const lp_model *m, int l);
+/* Bytes of all weights held in memory (fp32 tensors and GEMM forms); *frozen_layers (if not
+ * NULL) gets the part held by frozen layers: 4 bytes a parameter in fp32, 2 (plus 4 per norm
+ * weight) in bf16. */
+size_t lp_model_weight_bytes(const lp_model *m, size_t *frozen_layers);
 /* Layer l's weight group g (LP_G_*) in the model's precision, y[M, out] = x[M, in] W^T + beta y,
  * x float (fp32) or lp_bf16 (bf16); in and out are the group's widths. */
 void lp_layer_linear(const lp_model *m, int l, int g, int M, const void *x, float beta, float *y);

@@ -63,6 +63,12 @@ void lp_model_write_meta(const lp_model *m, hid_t file, MPI_Comm comm);
 int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm);
 /* The same, storing `dtype`. */
 int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm, lp_dtype dtype);
+/* Tensor i's fp32 values: its data when in memory; for a released tensor (model.h: a frozen
+ * matrix of a bf16 run) read from m->source, the file the model was loaded from, into buf
+ * ([numel] floats) and returns buf; NULL when this rank does not hold it. Not collective. The
+ * writers above use it when data == NULL, so a model or checkpoint saved from a bf16 run holds its
+ * frozen tensors bitwise as in the source file. */
+const float *lp_model_tensor_values(const lp_model *m, int i, float *buf);
 /* Read the datasets written that way into data[i] (or the tensors' own storage when data is NULL),
  * skipping NULL buffers; shapes are checked against the tensor table (user error naming path). */
 void lp_model_read_tensors(const lp_model *m, hid_t g, float *const *data, const char *path);

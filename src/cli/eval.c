@@ -1,4 +1,4 @@
-/* eval.c - `llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N]`. */
+/* eval.c - `llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N] [--precision fp32|bf16]`. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +9,20 @@
 #include "llamapro/comm.h"
 #include "llamapro/corpus.h"
 #include "llamapro/evaluate.h"
+#include "llamapro/gemm.h"
 #include "llamapro/model_file.h"
 #include "llamapro/run_config.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N] [--seq-len T] [--batch B]\n\n"
+            "usage: llamapro eval --model M.h5 --corpus C.h5[:split] [--max-tokens N] [--seq-len T] [--batch B]\n"
+            "                     [--precision fp32|bf16]\n\n"
             "Mean cross-entropy loss (nats/token) and perplexity of the model on a corpus split (default\n"
             "val). The first N tokens of the split (default: all) are cut into non-overlapping windows of\n"
             "T+1 tokens (default T = the model's max_seq_len), spread over the MPI ranks; any rank count\n"
-            "gives the same result to rounding. Prints one line: loss, ppl, tokens.\n\n"
+            "gives the same result to rounding. Prints one line: loss, ppl, tokens. --precision bf16 runs the\n"
+            "GEMMs on bf16 inputs with fp32 accumulation (oneDNN), as [run] precision = bf16 trains, with the\n"
+            "frozen weights held in bf16 only; default fp32 (both modes of eval).\n\n"
             "       llamapro eval --task arithmetic --model M.h5 --corpus C.h5[:split] [--max-docs N]\n\n"
             "Exact-match accuracy of greedy answers on a corpus made by `prepare --synthetic arithmetic`\n"
             "(default split: test): the model sees \"Q: 37+58=? A:\" and must continue with \"95\".\n"
@@ -31,11 +35,11 @@ int lp_cmd_eval(int argc, char **argv) {
                                          {"max-tokens", required_argument, 0, 'n'}, {"seq-len", required_argument, 0, 't'},
                                          {"batch", required_argument, 0, 'b'},      {"help", no_argument, 0, 'h'},
                                          {"task", required_argument, 0, 'k'},       {"max-docs", required_argument, 0, 'd'},
-                                         {0, 0, 0, 0}};
+                                         {"precision", required_argument, 0, 'x'},  {0, 0, 0, 0}};
     const char *model = NULL, *corpus = NULL, *task = NULL;
     long long max_tokens = 0, max_docs = 0;
-    int T = 0, B = 8, o;
-    while ((o = getopt_long(argc, argv, "m:c:n:t:b:k:d:h", opts, NULL)) != -1) {
+    int T = 0, B = 8, o, prec = LP_FP32;
+    while ((o = getopt_long(argc, argv, "m:c:n:t:b:k:d:x:h", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'c': corpus = optarg; break;
@@ -46,6 +50,9 @@ int lp_cmd_eval(int argc, char **argv) {
             if (strcmp(task, "arithmetic")) lp_user_error("--task: '%s' is not a task (expected arithmetic)", optarg);
             break;
         case 'd': max_docs = lp_flag_int("--max-docs", optarg, 0, 1LL << 50); break;
+        case 'x': prec = lp_precision_parse(optarg);
+            if (prec < 0) lp_user_error("--precision: expected fp32 or bf16, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: lp_user_error("eval: unknown option (see llamapro eval --help)");
         }
@@ -64,6 +71,8 @@ int lp_cmd_eval(int argc, char **argv) {
     lp_model m;
     lp_model_load(&m, model, c.world);
     if (task) {
+        lp_model_set_precision(&m, (lp_precision)prec, 1); /* the decoder: one row per GEMM */
+        lp_model_release_frozen(&m);
         lp_check_corpus_fits_model(&m, path, split, "--corpus");
         lp_corpus_check_ids(path, split, m.cfg.vocab_size, c.world);
         long n = 0;
@@ -77,6 +86,9 @@ int lp_cmd_eval(int argc, char **argv) {
     if (T > m.cfg.max_seq_len) lp_user_error("--seq-len %d exceeds the model's max_seq_len %d", T, m.cfg.max_seq_len);
     lp_check_corpus_fits_model(&m, path, split, "--corpus");
     lp_corpus_check_ids(path, split, m.cfg.vocab_size, c.world); /* ids index the embedding */
+    /* all layers are frozen here: bf16 keeps only their packed forward forms */
+    lp_model_set_precision(&m, (lp_precision)prec, B * T);
+    lp_model_release_frozen(&m);
     lp_acts a;
     lp_acts_alloc(&a, &m, B, T);
     lp_eval_result r = lp_evaluate(&m, &a, path, split, T, (uint64_t)max_tokens, c.world);

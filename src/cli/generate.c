@@ -58,6 +58,7 @@ int lp_cmd_generate(int argc, char **argv) {
     lp_model m;
     lp_model_load(&m, model, MPI_COMM_WORLD);
     lp_model_set_precision(&m, prec, 1);
+    lp_model_release_frozen(&m); /* bf16: the packed forms are all the decoder reads */
     const lp_config *c = &m.cfg;
     char err[256];
     lp_tokenizer *tok = NULL;

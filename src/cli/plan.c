@@ -96,6 +96,7 @@ static void skeleton(lp_model *m, lp_run_config *rc, int expand, const char *sou
     if (rc->model_path[0] && !expand) {
         lp_model_load_range(m, rc->model_path, MPI_COMM_SELF, 0, 0, 0, 0);
         lp_apply_method(m, rc, source);
+        m->precision = lp_precision_parse(rc->precision); /* weight bytes per precision (nothing held) */
         return;
     }
     lp_config c = lp_run_config_shape(rc, source);
@@ -106,6 +107,7 @@ static void skeleton(lp_model *m, lp_run_config *rc, int expand, const char *sou
     lp_model_alloc_range(m, &c, 0, 0, 0, 0);
     for (int k = 0; k < expand; k++) m->layers[(k + 1) * (L / expand + 1) - 1].marked_trainable = 1;
     lp_apply_method(m, rc, source);
+    m->precision = lp_precision_parse(rc->precision);
 }
 
 static int cmp_case(const void *a, const void *b) {

@@ -142,7 +142,8 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
         vv[i] = o->v[k];
     }
     hid_t wg = lp_h5_group(f, "weights");
-    lp_model_write_tensors(m, wg, w, comm);
+    /* without links, every tensor is a copy: the table's own (released ones from the source file) */
+    lp_model_write_tensors(m, wg, frozen_source ? w : NULL, comm);
     if (frozen_source) {
         for (int i = 0; i < n; i++) {
             if (m->tensors[i].trainable) continue;

@@ -1,4 +1,5 @@
 /* model_file.c - writing and reading the llamapro model file (see model_file.h). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "llamapro/model_file.h"
 #include "llamapro/tp_shard.h"
 
@@ -105,9 +106,16 @@ int lp_model_write_tensors(const lp_model *m, hid_t g, float *const *data, MPI_C
 
 int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MPI_Comm comm, lp_dtype dtype) {
     int rank = comm_rank(comm), n = m->n_tensors, written = 0;
-    /* Agree on one writer per tensor: the lowest rank holding it. */
+    /* Agree on one writer per tensor: the lowest rank holding it (released tensors count as held:
+     * their values come from the source file, see lp_model_tensor_values). */
     int *owner = lp_calloc((size_t)n, sizeof(int), "tensor owners");
-    for (int i = 0; i < n; i++) owner[i] = (data ? data[i] : m->tensors[i].data) ? rank : INT_MAX;
+    size_t big = 0;
+    for (int i = 0; i < n; i++) {
+        const lp_tensor *t = &m->tensors[i];
+        owner[i] = (data ? data[i] != NULL : t->data || t->released) ? rank : INT_MAX;
+        if (!data && t->released && t->numel > big) big = t->numel;
+    }
+    float *scratch = big ? lp_calloc(big, sizeof(float), "a buffer for a tensor of the source model") : NULL;
     LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, owner, n, MPI_INT, MPI_MIN, comm), "agreeing on tensor writers");
     hid_t dxpl = lp_h5_dxpl_collective();
     for (int i = 0; i < n; i++) {
@@ -124,7 +132,7 @@ int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MP
             leaf = slash + 1;
         }
         hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
-        const float *mine = data ? data[i] : t->data, *buf = owner[i] == rank ? mine : NULL;
+        const float *mine = data ? data[i] : lp_model_tensor_values(m, i, scratch), *buf = owner[i] == rank ? mine : NULL;
         float *full = NULL; /* a tensor-parallel shard: the full tensor, assembled on the writer */
         if (mine && lp_tp_size(m->tp) > 1 && lp_tp_sharded(t)) {
             if (m->tp->rank == 0) full = lp_calloc((size_t)t->shape[0] * t->shape[1], sizeof(float), "assembling a sharded tensor");
@@ -139,7 +147,25 @@ int lp_model_write_tensors_as(const lp_model *m, hid_t g, float *const *data, MP
     }
     LP_CHECK_H5(H5Pclose(dxpl), "closing a property list");
     lp_free(owner);
+    lp_free(scratch);
     return written;
+}
+
+const float *lp_model_tensor_values(const lp_model *m, int i, float *buf) {
+    const lp_tensor *t = &m->tensors[i];
+    if (t->data || !t->released) return t->data;
+    LP_ASSERT(m->source != NULL, "reading a released tensor of a model not loaded from a file");
+    /* this rank alone: the other ranks may be inside a collective write meanwhile */
+    hid_t f = lp_h5_open(m->source, MPI_COMM_SELF);
+    hid_t g = H5Gopen2(f, "weights", H5P_DEFAULT);
+    LP_CHECK_H5(g, "opening /weights of the source model");
+    char p[96];
+    lp_model_tensor_h5path(t, p, sizeof p);
+    hsize_t dims[2] = {(hsize_t)t->shape[0], (hsize_t)t->shape[1]};
+    lp_h5_read_f32(g, p, t->ndim, dims, buf, m->source);
+    LP_CHECK_H5(H5Gclose(g), "closing /weights of the source model");
+    lp_h5_close(f);
+    return buf;
 }
 
 void lp_model_save(const lp_model *m, const char *path, MPI_Comm comm) {
@@ -271,6 +297,10 @@ void lp_model_load_range(lp_model *m, const char *path, MPI_Comm comm, int l0, i
     LP_ASSERT(l0 >= 0 && l0 <= l1 && l1 <= c.n_layers, "loading a layer range of a model");
     check_config_against_file(f, &c, path);
     lp_model_alloc_range(m, &c, l0, l1, embed, head);
+    char real[PATH_MAX];
+    const char *src = realpath(path, real) ? real : path; /* released tensors are read from here */
+    m->source = lp_calloc(strlen(src) + 1, 1, "the model's source path");
+    memcpy(m->source, src, strlen(src));
 
     if (lp_h5_exists(f, "tokenizer")) m->tokenizer = lp_h5_read_u8(f, "tokenizer", &m->tokenizer_len, path);
     if (lp_h5_exists(f, "expansion")) {

@@ -36,10 +36,7 @@ typedef struct {
     const float *attn_norm, *mlp_norm;
 } dims;
 
-/* Under tensor parallelism (tp.h) the layer block holds this rank's H/tp heads, KV/tp kv heads and
- * F/tp hidden units: the same code runs on those, and lp_layer_linear(_backward) completes the
- * products whose inner dimension is split. */
-static dims dims_of(const lp_model *m, const lp_acts *a, const float *p) {
+static dims dims_of(const lp_model *m, const lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
     int tp = lp_tp_size(m->tp);
     dims d;
@@ -53,8 +50,8 @@ static dims dims_of(const lp_model *m, const lp_acts *a, const float *p) {
     d.Y = d.H * d.hd;
     d.bf = m->precision == LP_BF16;
     LP_ASSERT(a->precision == m->precision, "running a model with activations of another precision");
-    d.attn_norm = p + lp_tp_layer_offset(c, tp, LP_ATTN_NORM);
-    d.mlp_norm = p + lp_tp_layer_offset(c, tp, LP_MLP_NORM);
+    d.attn_norm = lp_layer_norm(m, l, LP_ATTN_NORM);
+    d.mlp_norm = lp_layer_norm(m, l, LP_MLP_NORM);
     return d;
 }
 
@@ -80,7 +77,7 @@ static void rmsnorm(const dims *d, float *y, lp_bf16 *yh, float *rstd, const flo
 }
 
 void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
-    dims d = dims_of(m, a, m->layers[l].params);
+    dims d = dims_of(m, a, l);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
@@ -91,11 +88,10 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     rmsnorm(&d, s->ln1, s->ln1h, s->rstd1, x, d.attn_norm, eps);
     lp_layer_linear(m, l, LP_G_QKV, d.N, IN(d, s->ln1, s->ln1h), 0.0f, s->qkv);          /* [N,QKV] */
     const lp_config *c = &m->cfg;
-    const float *p = m->layers[l].params;
-    if (c->qkv_bias) lp_bias_forward(s->qkv, p + lp_layer_tensor_offset(c, LP_BQ), d.N, d.QKV, d.QKV); /* + bq|bk|bv */
+    if (c->qkv_bias) lp_bias_forward(s->qkv, lp_layer_norm(m, l, LP_BQ), d.N, d.QKV, d.QKV); /* + bq|bk|bv */
     if (c->qk_norm)                                                                       /* per-head norms on q, k */
-        lp_qknorm_forward(s->qkv, s->qkn_x, s->qkn_rstd, p + lp_layer_tensor_offset(c, LP_Q_NORM),
-                          p + lp_layer_tensor_offset(c, LP_K_NORM), d.N, d.H, d.KV, d.hd, d.QKV, eps);
+        lp_qknorm_forward(s->qkv, s->qkn_x, s->qkn_rstd, lp_layer_norm(m, l, LP_Q_NORM),
+                          lp_layer_norm(m, l, LP_K_NORM), d.N, d.H, d.KV, d.hd, d.QKV, eps);
     lp_rope_apply(s->qkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, +1); /* q and k */
     double t0 = omp_get_wtime();
     lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd, c->sliding_window); /* [N,Y] */
@@ -111,7 +107,7 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
 }
 
 void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
-    dims d = dims_of(m, a, m->layers[l].params);
+    dims d = dims_of(m, a, l);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
@@ -138,11 +134,10 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
     if (c->qk_norm) { /* back through the q/k norms; their weight gradients need dy of the norms,
                        * which this overwrites, so they are added here (trainable layers only) */
-        const float *p = m->layers[l].params;
         float *g = m->layers[l].grads;
         lp_qknorm_backward(a->dqkv, g ? g + lp_layer_tensor_offset(c, LP_Q_NORM) : NULL,
                            g ? g + lp_layer_tensor_offset(c, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
-                           p + lp_layer_tensor_offset(c, LP_Q_NORM), p + lp_layer_tensor_offset(c, LP_K_NORM), d.N, d.H,
+                           lp_layer_norm(m, l, LP_Q_NORM), lp_layer_norm(m, l, LP_K_NORM), d.N, d.H,
                            d.KV, d.hd, d.QKV);
     }
     lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);
@@ -155,7 +150,7 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     const lp_config *c = &m->cfg;
     float *g = m->layers[l].grads;
     LP_ASSERT(g != NULL, "computing weight gradients of a layer without gradient storage");
-    dims d = dims_of(m, a, m->layers[l].params);
+    dims d = dims_of(m, a, l);
     lp_layer_acts *s = slot(a, l);
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;

@@ -58,14 +58,13 @@ const float *lp_decoder_step(lp_decoder *d, const lp_model *m, int token) {
     float scale = 1.0f / sqrtf((float)hd);
     memcpy(d->x, m->tok_embeddings + (size_t)token * C, sizeof(float) * C);
     for (int l = 0; l < c->n_layers; l++) {
-        const float *p = m->layers[l].params;
         float *kc = d->k + (size_t)l * d->Tmax * kvw, *vc = d->v + (size_t)l * d->Tmax * kvw;
-        lp_rmsnorm_forward(d->ln, d->rstd, d->x, p + lp_layer_tensor_offset(c, LP_ATTN_NORM), 1, C, c->norm_eps);
+        lp_rmsnorm_forward(d->ln, d->rstd, d->x, lp_layer_norm(m, l, LP_ATTN_NORM), 1, C, c->norm_eps);
         linear(d, m, l, LP_G_QKV, d->ln, 0.0f, d->qkv);
-        if (c->qkv_bias) lp_bias_forward(d->qkv, p + lp_layer_tensor_offset(c, LP_BQ), 1, QKV, QKV);
+        if (c->qkv_bias) lp_bias_forward(d->qkv, lp_layer_norm(m, l, LP_BQ), 1, QKV, QKV);
         if (c->qk_norm)
-            lp_qknorm_forward(d->qkv, d->qkn, d->qkn + (size_t)(H + KV) * hd, p + lp_layer_tensor_offset(c, LP_Q_NORM),
-                              p + lp_layer_tensor_offset(c, LP_K_NORM), 1, H, KV, hd, QKV, c->norm_eps);
+            lp_qknorm_forward(d->qkv, d->qkn, d->qkn + (size_t)(H + KV) * hd, lp_layer_norm(m, l, LP_Q_NORM),
+                              lp_layer_norm(m, l, LP_K_NORM), 1, H, KV, hd, QKV, c->norm_eps);
         /* rotate q and k by position t: the tables offset to row t, one row of "T = 1" */
         lp_rope_apply(d->qkv, QKV, 1, 1, H + KV, hd, d->rope_cos + (size_t)t * hd / 2,
                       d->rope_sin + (size_t)t * hd / 2, +1);
@@ -85,7 +84,7 @@ const float *lp_decoder_step(lp_decoder *d, const lp_model *m, int token) {
             lp_gemm(0, 0, 1, hd, nk, 1.0f, d->scores, nk, vh, kvw, 0.0f, d->y + h * hd, hd);
         }
         linear(d, m, l, LP_G_WO, d->y, 1.0f, d->x);
-        lp_rmsnorm_forward(d->ln, d->rstd, d->x, p + lp_layer_tensor_offset(c, LP_MLP_NORM), 1, C, c->norm_eps);
+        lp_rmsnorm_forward(d->ln, d->rstd, d->x, lp_layer_norm(m, l, LP_MLP_NORM), 1, C, c->norm_eps);
         linear(d, m, l, LP_G_W13, d->ln, 0.0f, d->h13);
         lp_swiglu_forward(d->hg, d->h13, 1, F);
         linear(d, m, l, LP_G_W2, d->hg, 1.0f, d->x);

@@ -180,6 +180,7 @@ void lp_model_free(lp_model *m) {
     lp_model_set_precision(m, LP_FP32, 0); /* frees the GEMM forms */
     for (int l = 0; l < m->cfg.n_layers; l++) {
         lp_free(m->layers[l].params);
+        lp_free(m->layers[l].norms);
         lp_free(m->layers[l].grads);
     }
     if (m->output != m->tok_embeddings) lp_free(m->output);
@@ -192,6 +193,7 @@ void lp_model_free(lp_model *m) {
     lp_free(m->tensors);
     lp_free(m->tokenizer);
     lp_free(m->expansion_json);
+    lp_free(m->source);
     memset(m, 0, sizeof *m);
 }
 

@@ -64,6 +64,26 @@ static int tensor_trainable(const lp_model *m, const char *name) {
     return 0;
 }
 
+
+/* Bytes layer l's weights take in memory in the model's precision (lp_model_set_precision and
+ * lp_model_release_frozen; packed forms counted at 2 bytes a weight, oneDNN's padding aside):
+ * fp32 4 a parameter; bf16 trainable 4 (master) + 2 (plain copy) + 2 + 2 (packed forward and
+ * backward) a matrix weight; bf16 frozen 2 a matrix weight (packed forward before first_bwd, a
+ * plain copy of the block from it on) + 4 a 1-D weight (norms, biases). */
+static size_t layer_weight_bytes(const lp_model *m, int l, int first_bwd) {
+    const lp_config *c = &m->cfg;
+    size_t per = lp_layer_numel(c), norms = 0; /* 1-D tensors: norms, biases, q/k norms */
+    for (int t = 0; t < LP_LAYER_NTENSORS; t++) {
+        int shape[2], nd;
+        size_t n = lp_layer_tensor_shape(c, t, shape, &nd);
+        if (nd == 1) norms += n;
+    }
+    size_t mats = per - norms;
+    if (m->precision != LP_BF16) return per * sizeof(float);
+    if (m->layers[l].trainable) return per * (sizeof(float) + sizeof(lp_bf16)) + 2 * mats * sizeof(lp_bf16);
+    return (l < first_bwd ? mats : per) * sizeof(lp_bf16) + norms * sizeof(float);
+}
+
 static void costs_of(costs *k, const lp_model *m, int B, int T, const lp_cost_rates *r) {
     const lp_config *c = &m->cfg;
     int L = c->n_layers;
@@ -81,8 +101,8 @@ static void costs_of(costs *k, const lp_model *m, int B, int T, const lp_cost_ra
         k->fwd[l] = lin + att;
         k->bin[l] = l >= k->first_bwd ? lin + 2.0 * att : 0.0; /* attention backward: 4 GEMMs */
         k->bwt[l] = m->layers[l].trainable ? lin : 0.0;
-        k->wb[l] = lp_layer_numel(c) * sizeof(float);
-        k->gb[l] = m->layers[l].trainable ? k->wb[l] : 0; /* a layer's gradient block is whole */
+        k->wb[l] = layer_weight_bytes(m, l, k->first_bwd);
+        k->gb[l] = m->layers[l].trainable ? lp_layer_numel(c) * sizeof(float) : 0; /* a layer's gradient block is whole */
         k->sec_f[l] = k->fwd[l] / r->fwd;
         k->sec_b[l] = k->bin[l] / r->bin + k->bwt[l] / r->bwt;
     }
@@ -100,6 +120,7 @@ static void costs_of(costs *k, const lp_model *m, int B, int T, const lp_cost_ra
     k->embed_w = VC;
     k->embed_g = m->tensors[0].trainable ? VC : 0;
     k->head_w = VC + c->dim * sizeof(float);
+    if (m->precision == LP_BF16) k->head_w += VC; /* the LM head's bf16 copy and packed form, 2 bytes each */
     k->head_g = (out_tr ? VC : 0) + (norm_tr ? c->dim * sizeof(float) : 0);
 }
 

@@ -266,8 +266,7 @@ void lp_pipe_bytes(const lp_pipe *p, size_t *weights, size_t *grads, size_t *opt
     const lp_model *m = p->m;
     size_t per = lp_tp_layer_numel(&m->cfg, lp_tp_size(m->tp)) * sizeof(float), VC = (size_t)m->cfg.vocab_size * m->cfg.dim * sizeof(float);
     *weights = *grads = *acts = 0;
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].data) *weights += m->tensors[i].numel * sizeof(float);
+    *weights = lp_model_weight_bytes(m, NULL); /* fp32 tensors and bf16 GEMM forms */
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (m->layers[l].grads) *grads += per;
     if (m->tok_embeddings_grad) *grads += VC;

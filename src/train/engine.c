@@ -61,8 +61,10 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
         lp_user_error_all("%s: [data] seq_len %d exceeds the model's max_seq_len %d", source, e->T, skel.cfg.max_seq_len);
     lp_cost_rates rates = lp_cost_rates_flops(); /* one stage: nothing to balance */
     if (rc->pp > 1) lp_cost_calibrate(&rates, &skel.cfg, e->B, e->T, c->world);
+    skel.precision = lp_precision_parse(rc->precision); /* the weight bytes the plan counts; nothing is held yet */
     lp_partition_plan(&e->part, &skel, rc->pp, e->B, e->T, e->M, lp_schedule_parse(rc->pp_schedule), &rates, rc->partition,
                       source);
+    skel.precision = LP_FP32;
     e->step_flops = (double)e->M * e->ly.dp * lp_flops_total(lp_flops_microbatch(&skel, e->B, e->T));
     lp_ceiling_shapes(&e->ceil, &skel, e->B, e->T);
     e->ceil.precision = lp_precision_parse(rc->precision); /* the ceiling in the run's precision */
@@ -84,6 +86,7 @@ void lp_engine_init(lp_engine *e, const lp_run_config *rc, const char *source, l
         lp_tp_shard(&e->m, &e->tp);
     }
     lp_model_set_precision(&e->m, lp_precision_parse(rc->precision), e->B * e->T); /* after the flags */
+    lp_model_release_frozen(&e->m); /* bf16: frozen layers in their bf16 forms only */
     lp_pipe_init(&e->pipe, &e->m, &e->ly, &e->part, e->B, e->T, e->M, rc->beta1, rc->beta2, rc->eps, rc->weight_decay,
                  rc->clip);
     e->tokens_per_step = (long)e->B * e->M * e->ly.dp * e->T;

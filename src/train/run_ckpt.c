@@ -202,9 +202,14 @@ static void lock_take(const char *dir, char *msg, size_t n) {
 static uint64_t *frozen_checksums(const lp_model *m, MPI_Comm comm) {
     int n = m->n_tensors;
     uint64_t *crc = lp_calloc((size_t)n, sizeof *crc, "checksumming frozen tensors");
+    size_t big = 0;
+    for (int i = 0; i < n; i++)
+        if (m->tensors[i].released && m->tensors[i].numel > big) big = m->tensors[i].numel;
+    float *buf = big ? lp_calloc(big, sizeof(float), "checksumming frozen tensors") : NULL;
     for (int i = 0; i < n; i++) {
         const lp_tensor *t = &m->tensors[i];
-        if (t->trainable || !t->data) continue;
+        const float *v = t->trainable ? NULL : lp_model_tensor_values(m, i, buf); /* released: from the file */
+        if (!v) continue;
         if (lp_tp_size(m->tp) > 1 && lp_tp_sharded(t)) { /* the full tensor's checksum, on group rank 0 */
             size_t n = (size_t)t->shape[0] * t->shape[1];
             float *full = m->tp->rank == 0 ? lp_calloc(n, sizeof(float), "checksumming a sharded tensor") : NULL;
@@ -213,8 +218,9 @@ static uint64_t *frozen_checksums(const lp_model *m, MPI_Comm comm) {
             lp_free(full);
             continue;
         }
-        crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)t->data, t->numel * sizeof(float)) + 1;
+        crc[i] = (uint64_t)crc32_z(crc32_z(0, NULL, 0), (const Bytef *)v, t->numel * sizeof(float)) + 1;
     }
+    lp_free(buf);
     LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, crc, n, MPI_UINT64_T, MPI_MAX, comm), "combining frozen tensor checksums");
     return crc;
 }

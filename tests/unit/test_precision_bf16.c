@@ -109,8 +109,10 @@ static void test_expand_identity_bf16(void **state) {
     lp_model_set_precision(&ex, LP_BF16, 32);
     assert_non_null(ex.layers[new_layers[0]].wbf16);
     assert_non_null(ex.layers[new_layers[0]].packed_bwd[LP_G_W2]);
-    assert_null(ex.layers[new_layers[0] + 1].wbf16); /* frozen: packed forms only */
-    assert_non_null(ex.layers[new_layers[0] + 1].packed_bwd[LP_G_W2]);
+    /* frozen after it (forward and input-gradient backward): one plain bf16 copy, no packed form */
+    assert_non_null(ex.layers[new_layers[0] + 1].wbf16);
+    assert_null(ex.layers[new_layers[0] + 1].packed[LP_G_W2]);
+    assert_null(ex.layers[new_layers[0] + 1].packed_bwd[LP_G_W2]);
     assert_non_null(ex.layers[0].packed[LP_G_QKV]);
     assert_null(ex.layers[0].packed_bwd[LP_G_QKV]); /* before the first trainable layer: forward only */
     assert_true(lp_expand_verify_identity(&base, &ex, 7));
