@@ -17,6 +17,13 @@ void lp_embedding_backward(float *dtable, const float *dout, const int *tokens, 
 
 /* ---- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w --------------------------------------------- */
 /* y[N,C], rstd[N] saved for backward. */
+/* 1/sqrt(mean(x^2) + eps) of one row of C values, the sum in double (rmsnorm.c says why); shared by
+ * the fp32 and bf16-output forwards so both have bitwise the same statistics. */
+static inline float lp_rmsnorm_rstd(const float *x, int C, float eps) {
+    double ss = 0;
+    for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
+    return (float)(1.0 / __builtin_sqrt(ss / C + (double)eps));
+}
 void lp_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
 /* Input gradient: dx[N,C] (+)= ... ; `accumulate` adds into dx (residual stream) instead of
  * overwriting it. */

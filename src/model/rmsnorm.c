@@ -10,9 +10,7 @@ void lp_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, i
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         float *yr = y + (size_t)n * C;
-        double ss = 0;
-        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        float r = (float)(1.0 / sqrt(ss / C + (double)eps));
+        float r = lp_rmsnorm_rstd(xr, C, eps);
         rstd[n] = r;
         for (int c = 0; c < C; c++) yr[c] = xr[c] * r * w[c];
     }

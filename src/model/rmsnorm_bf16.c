@@ -11,9 +11,7 @@ void lp_rmsnorm_forward_bf16(lp_bf16 *y, float *rstd, const float *x, const floa
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         lp_bf16 *yr = y + (size_t)n * C;
-        double ss = 0;
-        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        float r = (float)(1.0 / sqrt(ss / C + (double)eps));
+        float r = lp_rmsnorm_rstd(xr, C, eps);
         rstd[n] = r;
 #pragma omp simd
         for (int c = 0; c < C; c++) yr[c] = lp_bf16_of(xr[c] * r * w[c]);
