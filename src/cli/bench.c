@@ -128,8 +128,9 @@ int lp_cmd_bench(int argc, char **argv) {
     double *dt = lp_calloc((size_t)steps, sizeof(double), "allocating step timings");
     double *sorted = lp_calloc((size_t)steps, sizeof(double), "allocating step timings");
     double *phase = lp_calloc((size_t)e.ly.pp * LP_T_N, sizeof(double), "allocating phase timings");
-    double gn, loss = 0;
+    double gn, loss = 0, gemm0 = 0, att0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) gemm0 = lp_gemm_seconds(), att0 = lp_attention_seconds();
         double lr = lp_lr_at(s, rc.steps, rc.warmup_steps, rc.lr, rc.min_lr, rc.schedule), el;
         loss = lp_engine_step(&e, s, lr, &gn, &el);
         if (s >= warmup) {
@@ -139,6 +140,9 @@ int lp_cmd_bench(int argc, char **argv) {
         if (root) printf("bench: step %d %.3f s loss %.4f%s\n", s, el, loss, s < warmup ? " (warm-up)" : "");
         fflush(stdout);
     }
+    /* this rank's compute split: GEMM (layers and head), attention (its own small GEMMs and softmax
+     * count here, not under GEMM), the rest is elementwise (norms, RoPE, SwiGLU, loss, copies) */
+    double t_gemm = (lp_gemm_seconds() - gemm0) / steps, t_att = (lp_attention_seconds() - att0) / steps;
     /* the ceiling again after the steps: a probe slowed by a busy moment at start is corrected */
     double ceil_end = lp_engine_measure_ceiling(&e);
     memcpy(sorted, dt, sizeof(double) * steps);
@@ -159,6 +163,13 @@ int lp_cmd_bench(int argc, char **argv) {
                ceil_end);
         printf("bench: per step (mean of %d, slowest stage):", steps);
         for (int i = 0; i < N_PHASES; i++) printf(" %s %.3f s%s", phase_name[i], ph[i], i + 1 < N_PHASES ? "," : "\n");
+        double t_opt = phase[LP_T_OPT] / steps, t_comm = phase[LP_T_WAIT] / steps;
+        double t_all = 0;
+        for (int i = 0; i < LP_T_PIPE; i++) t_all += phase[i] / steps; /* LP_T_PIPE overlaps the others */
+        double t_elt = t_all - t_gemm - t_att - t_opt - t_comm;
+        printf("bench: rank 0 per step: GEMM %.3f s (%.0f%%), attention %.3f s (%.0f%%), elementwise %.3f s (%.0f%%), "
+               "optimizer %.3f s (%.0f%%), communication %.3f s (%.0f%%)\n", t_gemm, 100 * t_gemm / t_all, t_att,
+               100 * t_att / t_all, t_elt, 100 * t_elt / t_all, t_opt, 100 * t_opt / t_all, t_comm, 100 * t_comm / t_all);
         for (int st = 0; st < e.ly.pp && e.ly.pp > 1; st++) {
             printf("bench: stage %d:", st);
             for (int i = 0; i < N_PHASES; i++)
