@@ -18,7 +18,7 @@ typedef struct {
     float *ln1;   /* [N, C]   attn_norm(x) */
     float *rstd1; /* [N] */
     float *qkv;   /* [N, QKV] q|k|v after RoPE, QKV = (H + 2KV) * hd */
-    float *att;   /* [B, H, T, T] softmax probabilities */
+    float *lse;   /* [lp_attention_lse_floats] attention rows' log-sum-exp (kernels.h) */
     float *atty;  /* [N, H*hd] attention output before wo */
     float *xmid;  /* [N, C]   x + attention */
     float *ln2;   /* [N, C]   mlp_norm(xmid) */
@@ -50,9 +50,10 @@ typedef struct {
     /* backward scratch, shared by all layers */
     float *dres[2];        /* [N, C] ping-pong residual gradients */
     float *dhg, *dh13, *dln2, *dxmid, *datty, *dqkv, *dln1; /* see block.c */
-    float *datt_scratch;   /* [threads, T, T] */
     int dres_cur;          /* which dres holds the gradient w.r.t. the current layer's output */
     lp_precision precision; /* the model's precision when allocated */
+    float *attn_ws;        /* attention scratch (lp_attention_ws_floats; backward-sized when there
+                            * is backward scratch); borrowed with shared scratch */
     lp_bf16 *lnfh;         /* bf16: final norm output [N, C] (head only) */
     lp_bf16 *douth, *dh13h, *dxmidh, *dqkvh, *dlogitsh; /* bf16 backward scratch: GEMM inputs */
 } lp_acts;
@@ -72,6 +73,9 @@ size_t lp_acts_bytes(const lp_acts *a, const lp_model *m);
 /* Bytes lp_acts_alloc would take for layers [l0, l1) (+ head) with first backward layer
  * first_bwd, with or without backward scratch; for planning before anything is allocated. */
 size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int head, int first_bwd, int scratch);
+/* Bytes of the attention workspace included in lp_acts_plan_bytes(..., scratch = backward); an
+ * lp_acts sharing another's scratch borrows its workspace too (lp_acts_bytes leaves it out). */
+size_t lp_acts_attn_ws_bytes(const lp_config *c, int B, int T, int backward);
 /* Whether a holder of layers [l0, l1) (+ head) runs any backward: some layer >= first_bwd, or a
  * trainable head tensor. */
 int lp_acts_needs_backward(const lp_model *m, int l0, int l1, int head);

@@ -45,6 +45,19 @@ void lp_gemm_ex(lp_precision prec, int trans_a, int trans_b, int M, int N, int K
 void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
+/* A batch of products: for i in [0, batch), C_i = alpha op(A_i) op(B_i) + beta C_i with
+ * X_i = X + i * stride_x elements (rows still lda/ldb/ldc apart). Attention's tile products
+ * (attention.c): bf16 runs ONE batched oneDNN matmul over all (tile, sequence, head) matrices, from
+ * the main thread (never inside a parallel region); fp32 runs one single-threaded sgemm per matrix
+ * over the OpenMP threads, so each matrix is computed the same way on any thread count.
+ * Why batched rather than per-tile calls from inside the threads: a 64x64x64 bf16 tile product
+ * takes ~1 us of arithmetic, less than a oneDNN primitive call costs, and oneDNN 2.6 primitives
+ * need per-thread scratchpads to run concurrently; one call over ~500 tiles runs at GEMM speed.
+ * Not counted in lp_gemm_seconds (the caller counts it as attention). */
+void lp_gemm_batch(lp_precision prec, int batch, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                   const void *A, int lda, long stride_a, const void *B, int ldb, long stride_b, float beta, float *C,
+                   int ldc, long stride_c);
+
 /* Pack the weight W (float for LP_FP32, lp_bf16 for LP_BF16) for products C[M, N] = A[M, K] op(W):
  * trans = 1, op(W) = W^T with W stored [N, K] (the forward y = x W^T); trans = 0, W stored [K, N]
  * (the input gradient dx = dy W). ldw is W's row stride; M is the row count the layout is chosen

@@ -39,14 +39,21 @@ void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const fl
                    const float *sin_t, int sign);
 
 /* ---- causal grouped-query attention ---------------------------------------------------------- */
-/* qkv[N, (H+2KV)*hd] holds q | k | v per row (after RoPE). att[B, H, T, T] saves the softmax
- * probabilities (zero above the diagonal, and left of the window); y[N, H*hd]. window > 0: query t
- * sees keys t - window < s <= t only (Mistral's sliding window); 0: all s <= t. The backward needs
- * no window: the saved probabilities are exact zeros where the mask was. */
-void lp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int H, int KV, int hd, int window);
-/* dqkv[N, (H+2KV)*hd] (overwritten) from dy[N, H*hd]; scratch: omp_get_max_threads() * T * T floats. */
-void lp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *att,
-                           const float *qkv, int B, int T, int H, int KV, int hd);
+/* Flash-style (attention.c): no [T, T] matrix is stored. qkv[N, (H+2KV)*hd] holds q | k | v per
+ * row (after RoPE); y[N, H*hd]. window > 0: query t sees keys t - window < s <= t only (Mistral's
+ * sliding window); 0: all s <= t. Query head h reads kv head h / (H/KV). The forward leaves the
+ * rows' log-sum-exp in lse[lp_attention_lse_floats] for the backward, which recomputes the
+ * probabilities from q, k and lse. ws: lp_attention_ws_floats(..., backward) floats of scratch
+ * (any contents; shared by all layers). bf16: q, k, v, dy and the probabilities go to bf16 for
+ * the products (fp32 accumulation); statistics and accumulators stay fp32. */
+size_t lp_attention_lse_floats(int B, int T, int H);
+size_t lp_attention_ws_floats(int B, int T, int H, int KV, int hd, int backward);
+void lp_attention_forward(lp_precision prec, float *y, float *lse, float *ws, const float *qkv, int B, int T, int H, int KV,
+                          int hd, int window);
+/* dqkv[N, (H+2KV)*hd] (overwritten) from dy[N, H*hd], the forward's output y and lse; the same
+ * window as the forward. */
+void lp_attention_backward(lp_precision prec, float *dqkv, float *ws, const float *dy, const float *y, const float *lse,
+                           const float *qkv, int B, int T, int H, int KV, int hd, int window);
 
 /* ---- SwiGLU: g = silu(h1) * h3, with h13[N, 2F] = [h1 | h3] per row -------------------------- */
 void lp_swiglu_forward(float *g, const float *h13, int N, int F);

@@ -13,7 +13,7 @@ static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, in
     int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
     s->rstd1 = F32(N, "allocating activations");
     s->qkv = F32(N * QKV, "allocating activations");
-    s->att = F32((size_t)B * c->n_heads * T * T, "allocating attention probabilities");
+    s->lse = F32(lp_attention_lse_floats(B, T, c->n_heads), "allocating attention statistics");
     s->atty = F32(N * c->n_heads * hd, "allocating activations");
     s->xmid = F32(N * c->dim, "allocating activations");
     s->rstd2 = F32(N, "allocating activations");
@@ -35,7 +35,7 @@ static void slot_alloc(lp_layer_acts *s, const lp_config *c, size_t N, int B, in
 }
 
 static void slot_free(lp_layer_acts *s) {
-    void *p[] = {s->ln1, s->rstd1, s->qkv, s->att, s->atty, s->xmid, s->ln2, s->rstd2, s->h13, s->hg,
+    void *p[] = {s->ln1, s->rstd1, s->qkv, s->lse, s->atty, s->xmid, s->ln2, s->rstd2, s->h13, s->hg,
                  s->ln1h, s->attyh, s->ln2h, s->hgh, s->qkn_x, s->qkn_rstd};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
 }
@@ -44,7 +44,16 @@ static size_t slot_floats(const lp_config *c, size_t N, int B, int T) {
     int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
     size_t qkn = c->qk_norm ? (size_t)(c->n_heads + c->n_kv_heads) * (hd + 1) : 0;
     return N * (4 * (size_t)c->dim + QKV + (size_t)c->n_heads * hd + 3 * (size_t)c->hidden_dim + 2 + qkn) +
-           (size_t)B * c->n_heads * T * T;
+           lp_attention_lse_floats(B, T, c->n_heads);
+}
+
+/* Attention workspace floats: sized for the backward when its owner has backward scratch. */
+static size_t attn_ws_floats(const lp_config *c, int B, int T, int backward) {
+    return lp_attention_ws_floats(B, T, c->n_heads, c->n_kv_heads, lp_head_dim(c), backward);
+}
+
+size_t lp_acts_attn_ws_bytes(const lp_config *c, int B, int T, int backward) {
+    return attn_ws_floats(c, B, T, backward) * sizeof(float);
 }
 
 /* Slots for layers [l0, l1): one shared by the layers before first_bwd (if any are held), one for
@@ -66,12 +75,11 @@ int lp_acts_needs_backward(const lp_model *m, int l0, int l1, int head) {
 size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int head, int first_bwd, int scratch) {
     size_t N = (size_t)B * T;
     size_t f = (size_t)n_slots_for(l0, l1, first_bwd) * slot_floats(c, N, B, T);
-    f += (size_t)(l1 - l0 + 1) * N * c->dim + (size_t)T * lp_head_dim(c);
+    f += (size_t)(l1 - l0 + 1) * N * c->dim + (size_t)T * lp_head_dim(c) + attn_ws_floats(c, B, T, scratch);
     if (head) f += N * c->dim + 2 * N + N * c->vocab_size;
     if (scratch) {
         int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
-        f += N * (5 * (size_t)c->dim + 3 * (size_t)c->hidden_dim + (size_t)c->n_heads * hd + QKV) +
-             (size_t)omp_get_max_threads() * T * T;
+        f += N * (5 * (size_t)c->dim + 3 * (size_t)c->hidden_dim + (size_t)c->n_heads * hd + QKV);
     }
     return f * sizeof(float);
 }
@@ -109,7 +117,6 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
         memcpy(a->dres, scratch->dres, sizeof a->dres);
         a->dhg = scratch->dhg, a->dh13 = scratch->dh13, a->dln1 = scratch->dln1, a->dln2 = scratch->dln2;
         a->dxmid = scratch->dxmid, a->datty = scratch->datty, a->dqkv = scratch->dqkv;
-        a->datt_scratch = scratch->datt_scratch;
         a->douth = scratch->douth, a->dh13h = scratch->dh13h, a->dxmidh = scratch->dxmidh, a->dqkvh = scratch->dqkvh;
         a->dlogitsh = scratch->dlogitsh;
         a->shared_scratch = 1;
@@ -123,7 +130,6 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
         a->dxmid = F32(N * c->dim, "allocating gradient scratch");
         a->datty = F32(N * c->n_heads * hd, "allocating gradient scratch");
         a->dqkv = F32(N * QKV, "allocating gradient scratch");
-        a->datt_scratch = F32((size_t)omp_get_max_threads() * T * T, "allocating gradient scratch");
         if (bf16) {
             a->douth = BF16(N * c->dim, "allocating gradient scratch");
             a->dh13h = BF16(N * 2 * c->hidden_dim, "allocating gradient scratch");
@@ -132,6 +138,8 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
             if (a->head) a->dlogitsh = BF16(N * c->vocab_size, "allocating gradient scratch");
         }
     }
+    if (scratch) a->attn_ws = scratch->attn_ws; /* passes run one at a time: one workspace per stage */
+    else a->attn_ws = F32(attn_ws_floats(c, B, T, a->dres[0] != NULL), "allocating attention scratch");
 }
 
 void lp_acts_alloc(lp_acts *a, const lp_model *m, int B, int T) { lp_acts_alloc_shared(a, m, B, T, NULL); }
@@ -143,7 +151,7 @@ void lp_acts_free(lp_acts *a) {
     void *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin, a->lnfh};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
     if (!a->shared_scratch) {
-        void *q[] = {a->dres[0], a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->datt_scratch,
+        void *q[] = {a->dres[0], a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->attn_ws,
                      a->douth, a->dh13h, a->dxmidh, a->dqkvh, a->dlogitsh};
         for (size_t i = 0; i < sizeof q / sizeof *q; i++) lp_free(q[i]);
     }
@@ -154,6 +162,7 @@ size_t lp_acts_bytes(const lp_acts *a, const lp_model *m) {
     const lp_config *c = &m->cfg;
     int scratch = a->dres[0] != NULL && !a->shared_scratch;
     size_t b = lp_acts_plan_bytes(c, a->B, a->T, a->l0, a->l1, a->head, a->first_bwd, scratch);
+    if (a->shared_scratch) b -= lp_acts_attn_ws_bytes(c, a->B, a->T, 0); /* borrowed with the scratch */
     if (a->precision != LP_BF16) return b;
     /* bf16: per slot ln1, ln2, hg in bf16 instead of fp32, plus atty in bf16; the head's lnf and
      * the backward GEMM inputs in bf16 besides their fp32 buffers */

@@ -94,7 +94,7 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
                           lp_layer_norm(m, l, LP_K_NORM), d.N, d.H, d.KV, d.hd, d.QKV, eps);
     lp_rope_apply(s->qkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, +1); /* q and k */
     double t0 = omp_get_wtime();
-    lp_attention_forward(s->atty, s->att, s->qkv, B, T, d.H, d.KV, d.hd, c->sliding_window); /* [N,Y] */
+    lp_attention_forward(m->precision, s->atty, s->lse, a->attn_ws, s->qkv, B, T, d.H, d.KV, d.hd, c->sliding_window); /* [N,Y] */
     attention_seconds += omp_get_wtime() - t0;
     copy(s->xmid, x, (size_t)d.N * d.C);
     lp_layer_linear(m, l, LP_G_WO, d.N, as_input(&d, s->attyh, s->atty, (size_t)d.N * d.Y), 1.0f, s->xmid); /* x + atty wo^T */
@@ -128,7 +128,8 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
      * dln1 = dqkv Wqkv ; dx = dxmid + rmsnorm'(dln1) */
     lp_layer_linear_backward(m, l, LP_G_WO, d.N, as_input(&d, a->dxmidh, a->dxmid, nc), 0.0f, a->datty);
     double t0 = omp_get_wtime();
-    lp_attention_backward(a->dqkv, a->datt_scratch, a->datty, s->att, s->qkv, B, T, d.H, d.KV, d.hd);
+    lp_attention_backward(m->precision, a->dqkv, a->attn_ws, a->datty, s->atty, s->lse, s->qkv, B, T, d.H, d.KV, d.hd,
+                          m->cfg.sliding_window);
     attention_seconds += omp_get_wtime() - t0;
     lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
     const lp_config *c = &m->cfg;

@@ -73,6 +73,7 @@ static void md_strided(dnnl_memory_desc_t *md, int rows, int cols, int ld, int t
 
 typedef struct {
     int dt, ta, tb, M, N, K, lda, ldb, ldc, packed; /* dt: the inputs' dnnl_data_type_t */
+    int batch; long sa, sb, sc;    /* batched entries (lp_gemm_batch): count and element strides; 0: 2-D */
     float alpha, beta;
     const dnnl_memory_desc_t *wmd; /* packed weights' layout (packed entries) */
     dnnl_primitive_t prim;
@@ -122,11 +123,26 @@ static dnnl_primitive_t make_matmul(const dnnl_memory_desc_t *a, const dnnl_memo
     return p;
 }
 
+/* A [batch, rows, cols] stack of such matrices, `stride` elements apart. */
+static void md_batched(dnnl_memory_desc_t *md, int batch, long stride, int rows, int cols, int ld, int trans,
+                       dnnl_data_type_t dt) {
+    dnnl_dims_t dims = {batch, rows, cols}, strides = {stride, trans ? 1 : ld, trans ? ld : 1};
+    DNNL_CHECK(dnnl_memory_desc_init_by_strides(md, 3, dims, dt, strides), "describing a batch of matrices");
+}
+
+/* The matmul of a new cache entry and its (unbound) operands. */
+static void entry_bind(entry *e, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *c) {
+    e->prim = make_matmul(a, b, c, e->alpha, e->beta, NULL);
+    DNNL_CHECK(dnnl_memory_create(&e->a, a, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+    DNNL_CHECK(dnnl_memory_create(&e->b, b, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+    DNNL_CHECK(dnnl_memory_create(&e->c, c, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+}
+
 static entry *find_or_create(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K, float alpha, int lda, int ldb,
                              const lp_packed *pk, float beta, int ldc) {
     for (int i = 0; i < n_cache; i++) {
         entry *e = &cache[i];
-        if (e->dt == (int)dt && e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldc == ldc &&
+        if (e->batch == 0 && e->dt == (int)dt && e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->lda == lda && e->ldc == ldc &&
             e->alpha == alpha && e->beta == beta && e->packed == (pk != NULL) &&
             (pk ? dnnl_memory_desc_equal(e->wmd, &pk->md) : e->ldb == ldb))
             return e;
@@ -134,18 +150,27 @@ static entry *find_or_create(dnnl_data_type_t dt, int ta, int tb, int M, int N, 
     LP_ASSERT(n_cache < MAX_ENTRIES, "caching more matmul shapes than expected");
     dnnl_start();
     entry *e = &cache[n_cache++];
-    *e = (entry){(int)dt, ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, alpha, beta, pk ? &pk->md : NULL, NULL, NULL, NULL,
-                 NULL, 0, 0};
+    *e = (entry){(int)dt, ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, 0, 0, 0, 0, alpha, beta, pk ? &pk->md : NULL, NULL,
+                 NULL, NULL, NULL, 0, 0};
     dnnl_memory_desc_t a, b, c;
     md_strided(&a, M, K, lda, ta, dt);
     if (pk) b = pk->md;
     else md_strided(&b, K, N, ldb, tb, dt);
     md_strided(&c, M, N, ldc, 0, dnnl_f32);
-    e->prim = make_matmul(&a, &b, &c, alpha, beta, NULL);
-    DNNL_CHECK(dnnl_memory_create(&e->a, &a, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
-    DNNL_CHECK(dnnl_memory_create(&e->b, &b, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
-    DNNL_CHECK(dnnl_memory_create(&e->c, &c, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+    entry_bind(e, &a, &b, &c);
     return e;
+}
+
+static void run_entry(entry *e, const void *A, const void *B, float *C) {
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->a, (void *)A), "binding a matmul operand");
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->b, (void *)B), "binding a matmul operand");
+    DNNL_CHECK(dnnl_memory_set_data_handle(e->c, C), "binding a matmul operand");
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    double t0 = omp_get_wtime();
+    DNNL_CHECK(dnnl_primitive_execute(e->prim, stream, 3, args), "running a bf16 matmul");
+    DNNL_CHECK(dnnl_stream_wait(stream), "waiting for a bf16 matmul");
+    e->secs += omp_get_wtime() - t0;
+    e->calls++;
 }
 
 static void gemm_onednn(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K, float alpha, const void *A, int lda,
@@ -154,14 +179,47 @@ static void gemm_onednn(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K
     if (pk) LP_ASSERT(tb == pk->trans && pk->N == N && pk->K == K && pk->dt == dt,
                       "using a packed weight of another shape, orientation or precision");
     entry *e = find_or_create(dt, ta, tb, M, N, K, alpha, lda, ldb, pk, beta, ldc);
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->a, (void *)A), "binding a matmul operand");
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->b, pk ? pk->data : (void *)B), "binding a matmul operand");
-    DNNL_CHECK(dnnl_memory_set_data_handle(e->c, C), "binding a matmul operand");
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    double t0 = omp_get_wtime();
-    DNNL_CHECK(dnnl_primitive_execute(e->prim, stream, 3, args), "running a bf16 matmul");
-    DNNL_CHECK(dnnl_stream_wait(stream), "waiting for a bf16 matmul");
-    e->secs += omp_get_wtime() - t0; e->calls++;
+    run_entry(e, A, pk ? pk->data : B, C);
+}
+
+static entry *find_or_create_batch(int batch, int ta, int tb, int M, int N, int K, float alpha, int lda, long sa, int ldb,
+                                   long sb, float beta, int ldc, long sc) {
+    for (int i = 0; i < n_cache; i++) {
+        entry *e = &cache[i];
+        if (e->batch == batch && e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->lda == lda &&
+            e->ldb == ldb && e->ldc == ldc && e->sa == sa && e->sb == sb && e->sc == sc && e->alpha == alpha && e->beta == beta)
+            return e;
+    }
+    LP_ASSERT(n_cache < MAX_ENTRIES, "caching more matmul shapes than expected");
+    dnnl_start();
+    entry *e = &cache[n_cache++];
+    *e = (entry){dnnl_bf16, ta, tb, M, N, K, lda, ldb, ldc, 0, batch, sa, sb, sc, alpha, beta, NULL, NULL,
+                 NULL, NULL, NULL, 0, 0};
+    dnnl_memory_desc_t a, b, c;
+    md_batched(&a, batch, sa, M, K, lda, ta, dnnl_bf16);
+    md_batched(&b, batch, sb, K, N, ldb, tb, dnnl_bf16);
+    md_batched(&c, batch, sc, M, N, ldc, 0, dnnl_f32);
+    entry_bind(e, &a, &b, &c);
+    return e;
+}
+
+void lp_gemm_batch(lp_precision prec, int batch, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                   const void *A, int lda, long stride_a, const void *B, int ldb, long stride_b, float beta, float *C,
+                   int ldc, long stride_c) {
+    if (batch == 0 || M == 0 || N == 0) return;
+    if (prec == LP_BF16) {
+        LP_ASSERT(!omp_in_parallel(), "calling a oneDNN GEMM inside a parallel region");
+        entry *e = find_or_create_batch(batch, trans_a, trans_b, M, N, K, alpha, lda, stride_a, ldb, stride_b, beta, ldc,
+                                        stride_c);
+        run_entry(e, A, B, C);
+        return;
+    }
+    /* fp32: one single-threaded sgemm per matrix, the same whatever the thread count */
+    const float *a = A, *b = B;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int i = 0; i < batch; i++)
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
+                    a + (size_t)i * stride_a, lda, b + (size_t)i * stride_b, ldb, beta, C + (size_t)i * stride_c, ldc);
 }
 
 static double gemm_seconds;
@@ -310,6 +368,6 @@ void lp_gemm_profile(FILE *f) {
         if (e->calls)
             fprintf(f, "%s gemm %s%s %5d x %5d x %5d%s%s: %6ld calls %8.3f s %6.1f GFLOP/s\n", e->dt == dnnl_bf16 ? "bf16" : "fp32", e->ta ? "T" : "N",
                     e->tb ? "T" : "N", e->M, e->N, e->K, e->packed > 0 ? " packed" : "", e->beta != 0 ? " +C" : "",
-                    e->calls, e->secs, 2.0 * e->M * e->N * (double)e->K * e->calls / e->secs * 1e-9);
+                    e->calls, e->secs, 2.0 * e->M * e->N * (double)e->K * (e->batch ? e->batch : 1) * e->calls / e->secs * 1e-9);
     }
 }

@@ -160,6 +160,8 @@ static void fill_stage(lp_stage_plan *st, const costs *k, const lp_model *m, con
     st->backward = lp_acts_needs_backward(m, l0, l1, st->head);
     st->inflight = inflight(p->schedule, p->pp, s, p->M, st->backward);
     st->act_bytes = (size_t)st->inflight * lp_acts_plan_bytes(c, p->B, p->T, l0, l1, st->head, k->first_bwd, 0);
+    /* the activation sets in flight share one attention workspace (the first one's) */
+    st->act_bytes -= (size_t)(st->inflight - 1) * lp_acts_attn_ws_bytes(c, p->B, p->T, 0);
     if (st->backward) /* shared scratch, and the gradient send/receive buffers */
         st->act_bytes += lp_acts_plan_bytes(c, p->B, p->T, 0, 0, 0, 0, 1) - lp_acts_plan_bytes(c, p->B, p->T, 0, 0, 0, 0, 0) +
                          2 * (size_t)st->inflight * p->B * p->T * c->dim * sizeof(float);
