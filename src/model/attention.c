@@ -85,10 +85,15 @@ static geo geo_of(lp_precision prec, float *ws, int B, int T, int H, int KV, int
     return g;
 }
 
-/* Element e of a workspace matrix stored in the run's precision. */
-static inline void put(const geo *g, void *dst, size_t e, float x) {
-    if (g->bf) ((lp_bf16 *)dst)[e] = lp_bf16_of(x);
-    else ((float *)dst)[e] = x;
+/* n floats -> the workspace matrix dst at element e, in the run's precision. */
+static inline void put(const geo *g, void *dst, size_t e, const float *x, int n) {
+    if (g->bf) {
+        lp_bf16 *o = (lp_bf16 *)dst + e;
+#pragma omp simd
+        for (int c = 0; c < n; c++) o[c] = lp_bf16_of(x[c]);
+    } else {
+        memcpy((float *)dst + e, x, sizeof(float) * n);
+    }
 }
 static size_t esz(const geo *g) { return g->bf ? sizeof(lp_bf16) : sizeof(float); }
 static void *at(const geo *g, void *base, size_t e) { return (char *)base + e * esz(g); }
@@ -107,10 +112,8 @@ static void gather(const geo *g, void *dst, const float *src, int ld, int h0, in
         for (int tq = 0; tq < Tp; tq++)
             for (int h = 0; h < nh; h++) {
                 size_t r = tm_row(g, nh, b, h, tq) * hd;
-                const float *x = src + ((size_t)b * g->T + tq) * ld + (size_t)(h0 + h) * hd;
                 if (tq >= g->T) memset(at(g, dst, r), 0, esz(g) * hd);
-                else if (g->bf) lp_to_bf16(at(g, dst, r), x, (size_t)hd);
-                else memcpy(at(g, dst, r), x, sizeof(float) * hd);
+                else put(g, dst, r, src + ((size_t)b * g->T + tq) * ld + (size_t)(h0 + h) * hd, hd);
             }
 }
 
@@ -172,16 +175,19 @@ void lp_attention_forward(lp_precision prec, float *y, float *lse, float *ws, co
             const float *s = g.s + r * TB;
             float mx = -FLT_MAX, sum = 0;
             for (int c = lo; c <= hi; c++) mx = s[c] > mx ? s[c] : mx;
-            float m_new = d == 0 || mx > g.m[R] ? mx : g.m[R], corr = d == 0 ? 0.0f : expf(g.m[R] - m_new);
-            for (int c = 0; c < TB; c++) {
-                float p = c >= lo && c <= hi ? expf(s[c] - m_new) : 0.0f;
-                if (g.bf) p = lp_bf16_to_float(lp_bf16_of(p)); /* l sums what the product will use */
-                put(&g, g.p, r * TB + c, p);
-                sum += p;
-            }
+            float m_new = d == 0 || mx > g.m[R] ? mx : g.m[R], corr = d == 0 ? 0.0f : expf(g.m[R] - m_new), p[TB];
+#pragma omp simd
+            for (int c = 0; c < TB; c++) p[c] = c >= lo && c <= hi ? expf(s[c] - m_new) : 0.0f;
+            put(&g, g.p, r * TB, p, TB);
+            if (g.bf) /* l sums the probabilities the product will use */
+#pragma omp simd
+                for (int c = 0; c < TB; c++) p[c] = lp_bf16_to_float(((const lp_bf16 *)g.p)[r * TB + c]);
+#pragma omp simd reduction(+ : sum)
+            for (int c = 0; c < TB; c++) sum += p[c];
             g.l[R] = (d == 0 ? 0.0f : g.l[R] * corr) + sum;
             g.m[R] = m_new;
             if (d > 0)
+#pragma omp simd
                 for (int c = 0; c < hd; c++) g.o[R * hd + c] *= corr;
         }
         /* O[tiles d..] (+)= P V[tiles 0..] */
@@ -235,11 +241,14 @@ void lp_attention_backward(lp_precision prec, float *dqkv, float *ws, const floa
             int lo, hi;
             row_mask(&g, R, d, &lo, &hi);
             const float *s = g.s + r * TB, *dp = g.dp + r * TB;
+            float p[TB], ds[TB], L = lse[R], D = g.m[R];
+#pragma omp simd
             for (int c = 0; c < TB; c++) {
-                float p = c >= lo && c <= hi ? expf(s[c] - lse[R]) : 0.0f;
-                put(&g, g.p, r * TB + c, p);
-                put(&g, g.ds, r * TB + c, p * (dp[c] - g.m[R]));
+                p[c] = c >= lo && c <= hi ? expf(s[c] - L) : 0.0f;
+                ds[c] = p[c] * (dp[c] - D);
             }
+            put(&g, g.p, r * TB, p, TB);
+            put(&g, g.ds, r * TB, ds, TB);
         }
         lp_precision pr = prec;
         /* dV[tiles 0..] (+)= P^T dO and dK (+)= scale dS^T Q: the group's heads are the K dimension */

@@ -117,7 +117,7 @@ static void check(lp_precision prec, int window, double tol) {
     lp_attention_backward(prec, dqkv, ws, dy, y, lse, qkv, B, T, H, KV, HD, window);
     double ey = rel_err(y, yr, N, Y, 0, Y), eq = rel_err(dqkv, dr, N, QKV, 0, H * HD),
            ek = rel_err(dqkv, dr, N, QKV, H * HD, (H + KV) * HD), ev = rel_err(dqkv, dr, N, QKV, (H + KV) * HD, QKV);
-    printf("%s window %d: relative error y %.2e dq %.2e dk %.2e dv %.2e (tolerance %.0e)\n", lp_precision_name(prec), window,
+    printf("%s window %d: relative error y %.2e dq %.2e dk %.2e dv %.2e (tolerance %.1e)\n", lp_precision_name(prec), window,
            ey, eq, ek, ev, tol);
     assert_true(ey < tol);
     assert_true(eq < tol);
