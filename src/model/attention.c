@@ -103,37 +103,44 @@ static size_t tm_row(const geo *g, int nh, int b, int h, int tq) {
     return (((size_t)(tq / TB) * g->B + b) * nh + h) * TB + tq % TB;
 }
 
-/* heads [h0, h0 + nh) of each row of src[N, ld] (in the run's precision) -> tile-major dst;
- * rows of the padded tail are zero. */
-static void gather(const geo *g, void *dst, const float *src, int ld, int h0, int nh) {
-    int Tp = g->nT * TB, hd = g->hd;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < g->B; b++)
-        for (int tq = 0; tq < Tp; tq++)
-            for (int h = 0; h < nh; h++) {
-                size_t r = tm_row(g, nh, b, h, tq) * hd;
-                if (tq >= g->T) memset(at(g, dst, r), 0, esz(g) * hd);
-                else put(g, dst, r, src + ((size_t)b * g->T + tq) * ld + (size_t)(h0 + h) * hd, hd);
-            }
+/* Unit u = (sequence b, kv head kv) owns query heads kv*group .. +group: all work on a unit reads
+ * and writes only its own rows, so units run on threads independently. */
+
+/* heads [h0, h0 + nh) of src[N, ld] -> tile-major dst (run's precision), for unit u's rows: its
+ * `nh` heads starting at head `first` of the tile-major layout with `nt` heads; zero-padded tail. */
+static void gather_unit(const geo *g, int u, void *dst, int nt, int first, int nh, const float *src, int ld, int h0) {
+    int b = u / g->KV, hd = g->hd;
+    for (int tq = 0; tq < g->nT * TB; tq++)
+        for (int h = 0; h < nh; h++) {
+            size_t r = tm_row(g, nt, b, first + h, tq) * hd;
+            if (tq >= g->T) memset(at(g, dst, r), 0, esz(g) * hd);
+            else put(g, dst, r, src + ((size_t)b * g->T + tq) * ld + (size_t)(h0 + first + h) * hd, hd);
+        }
 }
 
-/* tile-major fp32 src -> heads [h0, h0 + nh) of dst[N, ld] (real rows only). */
-static void scatter(const geo *g, float *dst, int ld, int h0, int nh, const float *src) {
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < g->B; b++)
-        for (int tq = 0; tq < g->T; tq++)
-            for (int h = 0; h < nh; h++)
-                memcpy(dst + ((size_t)b * g->T + tq) * ld + (size_t)(h0 + h) * g->hd, src + tm_row(g, nh, b, h, tq) * g->hd,
-                       sizeof(float) * g->hd);
+/* q, k, v of unit u from qkv. */
+static void gather_qkv(const geo *g, int u, const float *qkv) {
+    int kv = u % g->KV;
+    gather_unit(g, u, g->q, g->H, kv * g->group, g->group, qkv, g->QKV, 0);
+    gather_unit(g, u, g->k, g->KV, kv, 1, qkv, g->QKV, g->H);
+    gather_unit(g, u, g->v, g->KV, kv, 1, qkv, g->QKV, g->H + g->KV);
 }
 
-/* Tile pair (i, i - d) of query row R (tile-major): the query's position and the unmasked key
- * columns [*lo, *hi] of the tile (empty when hi < lo). */
-static int row_mask(const geo *g, size_t R, int d, int *lo, int *hi) {
+/* tile-major fp32 src (heads [first, first + nh) of nt) -> dst[N, ld] heads h0 + first ..., unit u. */
+static void scatter_unit(const geo *g, int u, float *dst, int ld, int h0, int nt, int first, int nh, const float *src) {
+    int b = u / g->KV;
+    for (int tq = 0; tq < g->T; tq++)
+        for (int h = first; h < first + nh; h++)
+            memcpy(dst + ((size_t)b * g->T + tq) * ld + (size_t)(h0 + h) * g->hd, src + tm_row(g, nt, b, h, tq) * g->hd,
+                   sizeof(float) * g->hd);
+}
+
+/* Tile pair (i, i - d) of query row R (tile-major): the unmasked key columns [*lo, *hi] of the
+ * tile (empty when hi < lo). */
+static void row_mask(const geo *g, size_t R, int d, int *lo, int *hi) {
     int i = (int)(R / ((size_t)g->B * g->H * TB)), tq = i * TB + (int)(R % TB), sk0 = (i - d) * TB;
     *hi = tq - sk0 < TB - 1 ? tq - sk0 : TB - 1;
     *lo = g->window > 0 && tq - g->window + 1 > sk0 ? tq - g->window + 1 - sk0 : 0;
-    return tq;
 }
 
 /* Last diagonal with any unmasked entry: key tile j = i - d meets query tile i iff some
@@ -144,123 +151,205 @@ static int last_diagonal(const geo *g) {
     return dmax;
 }
 
-/* Diagonal d's products share one shape: nb = (nT-d)*B*KV matrices; query side (q, dO, S, P, dS,
- * dQ) starts d tiles in, key side (k, v, dK, dV) at tile 0. */
+/* Diagonal d's products: nb = (nT-d)*B*KV matrices, element e = ii*B*KV + u for the tile pair
+ * (ii + d, ii) of unit u. Query side (q, dO, O/dQ: [group*TB, hd] each) starts d tiles in, key
+ * side (k, v, dK, dV: [TB, hd]) at tile 0, scores (S, dP, P, dS: [group*TB, TB]) at 0. */
 static int n_batch(const geo *g, int d) { return (g->nT - d) * g->B * g->KV; }
-static size_t q_off(const geo *g, int d) { return (size_t)d * g->B * g->H * TB; } /* in rows */
 
-/* S[nb][group*TB][TB] = scale * X_d K^T: the scores (X = q) or dP (X = dO, K = v). */
-static void scores(const geo *g, int d, float alpha, void *x, void *k, float *out) {
+enum { PR_S, PR_DP, PR_PV, PR_DV, PR_DK, PR_DQ };
+
+/* Product `kind` of diagonal d for elements [e0, e0 + n): one batched call. */
+static void product(const geo *g, int kind, int d, int e0, int n, float scale) {
     int hd = g->hd, M = g->group * TB;
-    lp_gemm_batch(g->bf ? LP_BF16 : LP_FP32, n_batch(g, d), 0, 1, M, TB, hd, alpha, at(g, x, q_off(g, d) * hd), hd,
-                  (long)M * hd, k, hd, (long)TB * hd, 0.0f, out, TB, (long)M * TB);
+    lp_precision prec = g->bf ? LP_BF16 : LP_FP32;
+    size_t qe = ((size_t)d * g->B * g->KV + e0) * M * hd, ke = (size_t)e0 * TB * hd, se = (size_t)e0 * M * TB;
+    long qs = (long)M * hd, ks = (long)TB * hd, ss = (long)M * TB;
+    float beta = d == 0 ? 0.0f : 1.0f; /* d = 0 visits every row and key tile first */
+    switch (kind) {
+    case PR_S: /* S = scale Q K^T */
+        lp_gemm_batch(prec, n, 0, 1, M, TB, hd, scale, at(g, g->q, qe), hd, qs, at(g, g->k, ke), hd, ks, 0.0f, g->s + se, TB, ss);
+        break;
+    case PR_DP: /* dP = dO V^T */
+        lp_gemm_batch(prec, n, 0, 1, M, TB, hd, 1.0f, at(g, g->dout, qe), hd, qs, at(g, g->v, ke), hd, ks, 0.0f, g->dp + se, TB,
+                      ss);
+        break;
+    case PR_PV: /* O (+)= P V */
+        lp_gemm_batch(prec, n, 0, 0, M, hd, TB, 1.0f, at(g, g->p, se), TB, ss, at(g, g->v, ke), hd, ks, beta, g->o + qe, hd, qs);
+        break;
+    case PR_DV: /* dV (+)= P^T dO: the group's heads are the K dimension */
+        lp_gemm_batch(prec, n, 1, 0, TB, hd, M, 1.0f, at(g, g->p, se), TB, ss, at(g, g->dout, qe), hd, qs, beta, g->dv + ke, hd,
+                      ks);
+        break;
+    case PR_DK: /* dK (+)= scale dS^T Q */
+        lp_gemm_batch(prec, n, 1, 0, TB, hd, M, scale, at(g, g->ds, se), TB, ss, at(g, g->q, qe), hd, qs, beta, g->dk + ke, hd,
+                      ks);
+        break;
+    default: /* dQ (+)= scale dS K */
+        lp_gemm_batch(prec, n, 0, 0, M, hd, TB, scale, at(g, g->ds, se), TB, ss, at(g, g->k, ke), hd, ks, beta, g->o + qe, hd,
+                      qs);
+    }
+}
+
+/* Online softmax over the score rows [r0, r1) of diagonal d: running max m and sum l per row,
+ * P = exp(S - m) (rounded to the run's precision; l sums the rounded values the product uses),
+ * and O rescaled when m grows. */
+static void forward_rows(const geo *g, int d, size_t r0, size_t r1) {
+    size_t R0 = (size_t)d * g->B * g->H * TB;
+    for (size_t r = r0; r < r1; r++) {
+        size_t R = R0 + r;
+        int lo, hi, hd = g->hd;
+        row_mask(g, R, d, &lo, &hi);
+        const float *s = g->s + r * TB;
+        float mx = -FLT_MAX, sum = 0;
+        for (int c = lo; c <= hi; c++) mx = s[c] > mx ? s[c] : mx;
+        float m_new = d == 0 || mx > g->m[R] ? mx : g->m[R], corr = d == 0 ? 0.0f : expf(g->m[R] - m_new), p[TB];
+#pragma omp simd
+        for (int c = 0; c < TB; c++) p[c] = c >= lo && c <= hi ? expf(s[c] - m_new) : 0.0f;
+        put(g, g->p, r * TB, p, TB);
+        if (g->bf)
+#pragma omp simd
+            for (int c = 0; c < TB; c++) p[c] = lp_bf16_to_float(((const lp_bf16 *)g->p)[r * TB + c]);
+#pragma omp simd reduction(+ : sum)
+        for (int c = 0; c < TB; c++) sum += p[c];
+        g->l[R] = (d == 0 ? 0.0f : g->l[R] * corr) + sum;
+        g->m[R] = m_new;
+        if (d > 0)
+#pragma omp simd
+            for (int c = 0; c < hd; c++) g->o[R * hd + c] *= corr;
+    }
+}
+
+/* P = exp(S - lse), dS = P (dP - D) over the score rows [r0, r1) of diagonal d. */
+static void backward_rows(const geo *g, int d, size_t r0, size_t r1, const float *lse) {
+    size_t R0 = (size_t)d * g->B * g->H * TB;
+    for (size_t r = r0; r < r1; r++) {
+        size_t R = R0 + r;
+        int lo, hi;
+        row_mask(g, R, d, &lo, &hi);
+        const float *s = g->s + r * TB, *dp = g->dp + r * TB;
+        float p[TB], ds[TB], L = lse[R], D = g->m[R];
+#pragma omp simd
+        for (int c = 0; c < TB; c++) {
+            p[c] = c >= lo && c <= hi ? expf(s[c] - L) : 0.0f;
+            ds[c] = p[c] * (dp[c] - D);
+        }
+        put(g, g->p, r * TB, p, TB);
+        put(g, g->ds, r * TB, ds, TB);
+    }
+}
+
+/* y = O / l and lse = m + log l for unit u (padded rows' lse: finite, unused). */
+static void forward_finish(const geo *g, int u, float *y, float *lse) {
+    int b = u / g->KV, kv = u % g->KV, hd = g->hd;
+    for (int tq = 0; tq < g->nT * TB; tq++)
+        for (int h = kv * g->group; h < (kv + 1) * g->group; h++) {
+            size_t R = tm_row(g, g->H, b, h, tq);
+            float inv = 1.0f / g->l[R];
+            for (int c = 0; c < hd; c++) g->o[R * hd + c] *= inv;
+            lse[R] = g->m[R] + logf(g->l[R]);
+        }
+    scatter_unit(g, u, y, g->Y, 0, g->H, kv * g->group, g->group, g->o);
+}
+
+/* Diagonal d of the forward for unit u alone (fp32: one thread runs a unit's whole pass). */
+static void forward_unit_diagonal(const geo *g, int u, int d, float scale) {
+    size_t M = (size_t)g->group * TB;
+    for (int ii = 0; ii < g->nT - d; ii++) {
+        int e = ii * g->B * g->KV + u;
+        product(g, PR_S, d, e, 1, scale);
+        forward_rows(g, d, e * M, (e + 1) * M);
+        product(g, PR_PV, d, e, 1, scale);
+    }
 }
 
 void lp_attention_forward(lp_precision prec, float *y, float *lse, float *ws, const float *qkv, int B, int T, int H, int KV,
                           int hd, int window) {
     geo g = geo_of(prec, ws, B, T, H, KV, hd, window, 0);
     float scale = 1.0f / sqrtf((float)hd);
-    gather(&g, g.q, qkv, g.QKV, 0, H);
-    gather(&g, g.k, qkv, g.QKV, H, KV);
-    gather(&g, g.v, qkv, g.QKV, H + KV, KV);
-    for (int d = 0, dmax = last_diagonal(&g); d <= dmax; d++) {
-        scores(&g, d, scale, g.q, g.k, g.s);
-        size_t rows = (size_t)n_batch(&g, d) * g.group * TB, R0 = q_off(&g, d);
-        /* online softmax: running max m and sum l per row; O is rescaled when m grows */
+    int units = B * KV, dmax = last_diagonal(&g);
+    if (!g.bf) { /* fp32: one parallel region, a unit per thread at a time, OpenBLAS per tile */
 #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++) {
-            size_t R = R0 + r;
-            int lo, hi;
-            row_mask(&g, R, d, &lo, &hi);
-            const float *s = g.s + r * TB;
-            float mx = -FLT_MAX, sum = 0;
-            for (int c = lo; c <= hi; c++) mx = s[c] > mx ? s[c] : mx;
-            float m_new = d == 0 || mx > g.m[R] ? mx : g.m[R], corr = d == 0 ? 0.0f : expf(g.m[R] - m_new), p[TB];
-#pragma omp simd
-            for (int c = 0; c < TB; c++) p[c] = c >= lo && c <= hi ? expf(s[c] - m_new) : 0.0f;
-            put(&g, g.p, r * TB, p, TB);
-            if (g.bf) /* l sums the probabilities the product will use */
-#pragma omp simd
-                for (int c = 0; c < TB; c++) p[c] = lp_bf16_to_float(((const lp_bf16 *)g.p)[r * TB + c]);
-#pragma omp simd reduction(+ : sum)
-            for (int c = 0; c < TB; c++) sum += p[c];
-            g.l[R] = (d == 0 ? 0.0f : g.l[R] * corr) + sum;
-            g.m[R] = m_new;
-            if (d > 0)
-#pragma omp simd
-                for (int c = 0; c < hd; c++) g.o[R * hd + c] *= corr;
+        for (int u = 0; u < units; u++) {
+            gather_qkv(&g, u, qkv);
+            for (int d = 0; d <= dmax; d++) forward_unit_diagonal(&g, u, d, scale);
+            forward_finish(&g, u, y, lse);
         }
-        /* O[tiles d..] (+)= P V[tiles 0..] */
-        int M = g.group * TB;
-        lp_gemm_batch(prec, n_batch(&g, d), 0, 0, M, hd, TB, 1.0f, g.p, TB, (long)M * TB, g.v, hd, (long)TB * hd,
-                      d == 0 ? 0.0f : 1.0f, g.o + R0 * hd, hd, (long)M * hd);
+        return;
     }
-    /* y = O / l on real rows; lse = m + log l on all rows (padded ones too: finite, unused) */
+    /* bf16: each diagonal's products as one oneDNN call over all units */
 #pragma omp parallel for schedule(static)
-    for (size_t R = 0; R < g.NQ; R++) {
-        float inv = 1.0f / g.l[R];
-        for (int c = 0; c < hd; c++) g.o[R * hd + c] *= inv;
-        lse[R] = g.m[R] + logf(g.l[R]);
+    for (int u = 0; u < units; u++) gather_qkv(&g, u, qkv);
+    for (int d = 0; d <= dmax; d++) {
+        size_t rows = (size_t)n_batch(&g, d) * g.group * TB;
+        product(&g, PR_S, d, 0, n_batch(&g, d), scale);
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < rows; r += TB) forward_rows(&g, d, r, r + TB);
+        product(&g, PR_PV, d, 0, n_batch(&g, d), scale);
     }
-    scatter(&g, y, g.Y, 0, H, g.o);
+#pragma omp parallel for schedule(static)
+    for (int u = 0; u < units; u++) forward_finish(&g, u, y, lse);
 }
+
+/* The backward's inputs for unit u: q, k, v, dO in tile-major form and D = rowsum(dO * O) in fp32
+ * from the fp32 dy and y (in g->m; 0 on padded rows). */
+static void backward_start(const geo *g, int u, const float *qkv, const float *dy, const float *y) {
+    int b = u / g->KV, kv = u % g->KV, hd = g->hd;
+    gather_qkv(g, u, qkv);
+    gather_unit(g, u, g->dout, g->H, kv * g->group, g->group, dy, g->Y, 0);
+    for (int tq = 0; tq < g->nT * TB; tq++)
+        for (int h = kv * g->group; h < (kv + 1) * g->group; h++) {
+            float dot = 0;
+            if (tq < g->T) {
+                const float *a = dy + ((size_t)b * g->T + tq) * g->Y + (size_t)h * hd;
+                const float *o = y + ((size_t)b * g->T + tq) * g->Y + (size_t)h * hd;
+#pragma omp simd reduction(+ : dot)
+                for (int c = 0; c < hd; c++) dot += a[c] * o[c];
+            }
+            g->m[tm_row(g, g->H, b, h, tq)] = dot;
+        }
+}
+
+static void backward_finish(const geo *g, int u, float *dqkv) {
+    int kv = u % g->KV;
+    scatter_unit(g, u, dqkv, g->QKV, 0, g->H, kv * g->group, g->group, g->o);
+    scatter_unit(g, u, dqkv, g->QKV, g->H, g->KV, kv, 1, g->dk);
+    scatter_unit(g, u, dqkv, g->QKV, g->H + g->KV, g->KV, kv, 1, g->dv);
+}
+
+static const int backward_after_rows[] = {PR_DV, PR_DK, PR_DQ};
 
 void lp_attention_backward(lp_precision prec, float *dqkv, float *ws, const float *dy, const float *y, const float *lse,
                            const float *qkv, int B, int T, int H, int KV, int hd, int window) {
     geo g = geo_of(prec, ws, B, T, H, KV, hd, window, 1);
     float scale = 1.0f / sqrtf((float)hd);
-    gather(&g, g.q, qkv, g.QKV, 0, H);
-    gather(&g, g.k, qkv, g.QKV, H, KV);
-    gather(&g, g.v, qkv, g.QKV, H + KV, KV);
-    gather(&g, g.dout, dy, g.Y, 0, H);
-    /* D = rowsum(dO * O) in fp32 from the fp32 dy and y (tile-major in g.m; 0 on padded rows) */
-    int Tp = g.nT * TB;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int tq = 0; tq < Tp; tq++)
-            for (int h = 0; h < H; h++) {
-                float dot = 0;
-                if (tq < T) {
-                    const float *a = dy + ((size_t)b * T + tq) * g.Y + (size_t)h * hd, *o = y + ((size_t)b * T + tq) * g.Y + (size_t)h * hd;
-#pragma omp simd reduction(+ : dot)
-                    for (int c = 0; c < hd; c++) dot += a[c] * o[c];
-                }
-                g.m[tm_row(&g, H, b, h, tq)] = dot;
-            }
-    int M = g.group * TB;
-    for (int d = 0, dmax = last_diagonal(&g); d <= dmax; d++) {
-        int nb = n_batch(&g, d);
-        size_t rows = (size_t)nb * M, R0 = q_off(&g, d);
-        float beta = d == 0 ? 0.0f : 1.0f;
-        scores(&g, d, scale, g.q, g.k, g.s);  /* S = scale Q K^T */
-        scores(&g, d, 1.0f, g.dout, g.v, g.dp); /* dP = dO V^T */
-        /* P = exp(S - lse), dS = P (dP - D) */
+    int units = B * KV, dmax = last_diagonal(&g);
+    size_t M = (size_t)g.group * TB;
+    if (!g.bf) { /* fp32: one parallel region, as the forward */
 #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++) {
-            size_t R = R0 + r;
-            int lo, hi;
-            row_mask(&g, R, d, &lo, &hi);
-            const float *s = g.s + r * TB, *dp = g.dp + r * TB;
-            float p[TB], ds[TB], L = lse[R], D = g.m[R];
-#pragma omp simd
-            for (int c = 0; c < TB; c++) {
-                p[c] = c >= lo && c <= hi ? expf(s[c] - L) : 0.0f;
-                ds[c] = p[c] * (dp[c] - D);
-            }
-            put(&g, g.p, r * TB, p, TB);
-            put(&g, g.ds, r * TB, ds, TB);
+        for (int u = 0; u < units; u++) {
+            backward_start(&g, u, qkv, dy, y);
+            for (int d = 0; d <= dmax; d++)
+                for (int ii = 0; ii < g.nT - d; ii++) {
+                    int e = ii * B * KV + u;
+                    product(&g, PR_S, d, e, 1, scale);
+                    product(&g, PR_DP, d, e, 1, scale);
+                    backward_rows(&g, d, e * M, (e + 1) * M, lse);
+                    for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, e, 1, scale);
+                }
+            backward_finish(&g, u, dqkv);
         }
-        lp_precision pr = prec;
-        /* dV[tiles 0..] (+)= P^T dO and dK (+)= scale dS^T Q: the group's heads are the K dimension */
-        lp_gemm_batch(pr, nb, 1, 0, TB, hd, M, 1.0f, g.p, TB, (long)M * TB, at(&g, g.dout, R0 * hd), hd, (long)M * hd,
-                      beta, g.dv, hd, (long)TB * hd);
-        lp_gemm_batch(pr, nb, 1, 0, TB, hd, M, scale, g.ds, TB, (long)M * TB, at(&g, g.q, R0 * hd), hd, (long)M * hd,
-                      beta, g.dk, hd, (long)TB * hd);
-        /* dQ[tiles d..] (+)= scale dS K */
-        lp_gemm_batch(pr, nb, 0, 0, M, hd, TB, scale, g.ds, TB, (long)M * TB, g.k, hd, (long)TB * hd, beta, g.o + R0 * hd,
-                      hd, (long)M * hd);
+        return;
     }
-    scatter(&g, dqkv, g.QKV, 0, H, g.o);
-    scatter(&g, dqkv, g.QKV, H, KV, g.dk);
-    scatter(&g, dqkv, g.QKV, H + KV, KV, g.dv);
+#pragma omp parallel for schedule(static)
+    for (int u = 0; u < units; u++) backward_start(&g, u, qkv, dy, y);
+    for (int d = 0; d <= dmax; d++) {
+        int nb = n_batch(&g, d);
+        product(&g, PR_S, d, 0, nb, scale);
+        product(&g, PR_DP, d, 0, nb, scale);
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < nb * M; r += TB) backward_rows(&g, d, r, r + TB, lse);
+        for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, 0, nb, scale);
+    }
+#pragma omp parallel for schedule(static)
+    for (int u = 0; u < units; u++) backward_finish(&g, u, dqkv);
 }

@@ -214,12 +214,19 @@ void lp_gemm_batch(lp_precision prec, int batch, int trans_a, int trans_b, int M
         run_entry(e, A, B, C);
         return;
     }
-    /* fp32: one single-threaded sgemm per matrix, the same whatever the thread count */
+    /* fp32: one single-threaded sgemm per matrix, the same whatever the thread count (no nested
+     * region when called from a thread: even an inactive one costs a team setup) */
     const float *a = A, *b = B;
-#pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    if (omp_in_parallel()) {
+        for (int i = 0; i < batch; i++)
+            lp_gemm(trans_a, trans_b, M, N, K, alpha, a + (size_t)i * stride_a, lda, b + (size_t)i * stride_b, ldb, beta,
+                    C + (size_t)i * stride_c, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < batch; i++)
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                    a + (size_t)i * stride_a, lda, b + (size_t)i * stride_b, ldb, beta, C + (size_t)i * stride_c, ldc);
+        lp_gemm(trans_a, trans_b, M, N, K, alpha, a + (size_t)i * stride_a, lda, b + (size_t)i * stride_b, ldb, beta,
+                C + (size_t)i * stride_c, ldc);
 }
 
 static double gemm_seconds;
