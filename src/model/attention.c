@@ -1,31 +1,39 @@
 /* attention.c - fused causal grouped-query attention, flash style (FlashAttention-2's forward and
  * backward), in fp32 and bf16. No [T, T] matrix is kept: the forward leaves only each query row's
- * log-sum-exp (lse), and the backward recomputes the probabilities tile by tile from q, k and lse.
+ * log-sum-exp (lse), and the backward recomputes the probabilities tile by tile from q, k and lse
+ * (dV += P^T dO, dP = dO V^T, dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q, with
+ * D = rowsum(dO * O)).
  *
  * Tiles. The sequence is cut into nT tiles of TB positions (the last one padded with zero rows).
- * q, k, v are copied (bf16: converted, once per layer call) from the fused [N, (H+2KV)*hd] qkv
+ * q, k, v (and dO) are copied (bf16: converted, once per pass) from the fused [N, (H+2KV)*hd] qkv
  * into a tile-major layout where the TB-row blocks of one tile of all (sequence, head) pairs
  * follow each other, and the `group` = H/KV query heads sharing a kv head are adjacent:
  *     q[i][b][h][t][c], k[i][b][g][t][c], v likewise        (i: tile, t: row in tile, h = g*group + j)
  * so for kv head g the group's query rows of tile i are one [group*TB, hd] matrix (GQA costs no
- * broadcast: the group's heads share K as one taller product), and a whole diagonal of tile
- * pairs, (i, j = i - d) for i = d .. nT-1 over all (b, g), is ONE batch of equally shaped
- * products at constant strides (lp_gemm_batch). The loop runs over diagonals d = 0 .. dmax: the
- * online softmax may meet a row's key tiles in any order, d = 0 (the diagonal tiles, which every
- * row has) comes first, and the window (if any) bounds dmax. Calls per layer: 2 (dmax+1) forward,
- * 5 (dmax+1) backward, each over (nT-d)*B*KV products.
+ * broadcast: the group's heads share K as one taller product, and dK, dV sum over the group as
+ * the K dimension of one product, without races), and a diagonal of tile pairs (i, j = i - d),
+ * i = d .. nT-1, is a batch of equally shaped products at constant strides (lp_gemm_batch). The
+ * loop runs over diagonals d = 0 .. dmax: the online softmax may meet a row's key tiles in any
+ * order, d = 0 (the diagonal tiles, which every row has) comes first, and a sliding window bounds
+ * dmax.
  *
- * Scratch: one workspace per activation set (lp_attention_ws_floats), a few [B*H*Tp, TB] score
- * tiles and tile-major copies of q, k, v and the gradients; nothing scales with T*T.
+ * Threads. A unit is one (sequence, kv head): its rows depend on nothing else.
+ *  - fp32: one parallel region per call, each unit's whole pass on one thread with OpenBLAS sgemm
+ *    per tile; every value is computed the same way on any thread count (bitwise).
+ *  - bf16: each diagonal's products are ONE oneDNN batched matmul over all units (from the main
+ *    thread), the row passes between them parallel over rows. q, k, v, dO and the probabilities
+ *    P and dS are rounded to bf16 before their products, which accumulate in fp32; the softmax
+ *    statistics, lse, D and all accumulators stay fp32.
  *
- * Precision. fp32: products are OpenBLAS sgemm, one per matrix on one thread, elementwise work per
- * row: every value is computed the same way on any thread count (bitwise). bf16: q, k, v, dO and
- * the probabilities P and dS are rounded to bf16 before their products, which accumulate in fp32
- * (oneDNN); the softmax statistics, lse, D = rowsum(dO * O) and all accumulators stay fp32.
+ * Scratch: one workspace per activation set (lp_attention_ws_floats): score tiles
+ * [B*H*Tp, TB] and tile-major copies of q, k, v and the gradients; nothing scales with T*T.
  *
- * Measured (bench config, B=8 T=256 H=KV=8 hd=64, 10 layers, OMP_NUM_THREADS=2): see gemm.h's
- * lp_gemm_batch and the report in the commit message; the former per-head sgemm kernel with a
- * stored [B,H,T,T] softmax took 0.114 s/step in bf16 and fp32 alike.
+ * Measured (attention alone at the bench shape B=8 T=256 H=KV=8 hd=64, forward + backward of one
+ * layer, best of 20, 2 cores shared with other jobs, load 4-6): the former kernel (per-head sgemm,
+ * stored [B,H,T,T] softmax) 15.0 ms on 2 threads, 31 ms on 1; this one fp32 20.4 / 44 ms (the
+ * recomputed scores and 64x64 sgemm calls cost ~35%), bf16 14.4 / 33 ms. TB = 128 was slower in
+ * both precisions (bf16 17.2 / 34 ms). oneDNN 2.6's brgemm runs these 64x64x64 bf16 products at
+ * only ~100 GFLOP/s per core (it re-lays B out in VNNI pairs for every matrix): see the report.
  *
  * Built with -ffast-math (CMakeLists.txt) so expf vectorises (libmvec); no infinities are used:
  * masked scores are skipped by index, never set to -inf.
