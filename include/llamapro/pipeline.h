@@ -88,6 +88,15 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
 /* lp_evaluate through the stages: forward only, windows spread over replicas, the loss computed
  * on the last stage and broadcast; every rank returns the same result. Collective over world. */
 lp_eval_result lp_pipe_evaluate(lp_pipe *p, const char *path, const char *split, int seq_len, uint64_t max_tokens);
+/* The same for a stage set up without training state (`llamapro eval`): model m holds st's layers
+ * (st->l0..l1, embedding and head as st says), a holds activations for its layers (a->B x a->T,
+ * T >= seq_len). Window w (of seq_len + 1 tokens, neighbours sharing one) goes to replica
+ * w mod dp, a->B x a->T / seq_len windows a pass, in window order; stage s receives a pass's
+ * activations from s - 1 and sends its output to s + 1 (blocking: stage s computes pass k + 1
+ * while s + 1 computes pass k). pp = 1 is the whole model on every rank. Collective over the
+ * world; every rank returns the same result. */
+lp_eval_result lp_stage_evaluate(const lp_model *m, lp_acts *a, const lp_layout *ly, const lp_stage_plan *st, const char *path,
+                                 const char *split, int seq_len, uint64_t max_tokens);
 
 /* Bytes this stage holds: weights, gradients, optimizer state, activations (with message
  * buffers). */
