@@ -64,11 +64,11 @@ lp_eval_result lp_evaluate_model(const char *model, const lp_eval_layout *L, con
                  node_mem / rpn * 1e-6, node_mem * 1e-6, rpn);
     }
     if (pp > nl)
-        lp_user_error_all("%s = %d exceeds the %d layers of %s (expected at most %d: every stage holds a layer)", L->pp_name, pp,
+        lp_user_error_all("%s: %d stages exceed the %d layers of %s (expected at most %d: every stage holds a layer)", L->pp_name, pp,
                           nl, model, nl);
     if (c->size % pp)
-        lp_user_error_all("%s = %d does not divide the %d MPI ranks (expected ranks = pp x dp: a divisor of %d, or a "
-                          "multiple of %d ranks)", L->pp_name, pp, c->size, c->size, pp);
+        lp_user_error_all("%s: %d stages do not divide the %d MPI ranks (expected ranks = pp x dp: pp a divisor of %d, "
+                          "or a multiple of %d ranks)", L->pp_name, pp, c->size, c->size, pp);
     lp_layout ly;
     lp_layout_init(&ly, c->world, pp, L->source);
     lp_partition part;
@@ -78,7 +78,7 @@ lp_eval_result lp_evaluate_model(const char *model, const lp_eval_layout *L, con
     char split_s[128] = "";
     for (int s = 0, n = 0; s < pp && n < (int)sizeof split_s - 12; s++)
         n += snprintf(split_s + n, sizeof split_s - (size_t)n, "%s%d", s ? "," : "", part.st[s].l1 - part.st[s].l0);
-    lp_info("eval: %d ranks = pp %d x dp %d%s; layers per stage %s; planned %.1f MB per rank (largest stage: weights, "
+    lp_info("eval: %d ranks = pp %d x dp %d%s; layers per stage %s; planned %.3f MB per rank (largest stage: weights, "
             "activations, runtime)", c->size, pp, ly.dp, how, split_s, need * 1e-6);
     lp_model m;
     lp_model_load_range(&m, model, c->world, st->l0, st->l1, st->embed, st->head);
