@@ -33,8 +33,22 @@ print(j["nodes"], j["ranks"], j["pp"], j["dp"], j["micro_batch"], j["microbatche
   [ -n "$rr" ] || { echo "scaling-report: no rates in $rf" >&2; exit 1; }
   net=()
   [ -s "$D/net-n$n.json" ] && net=(--net "$D/net-n$n.json")
-  llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "$rr" --nodes "$n" --ranks-per-node "$rpn" \
-    --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" --json "$d/plan.json" > "$d/plan.txt"
+  # the machine's speed during the run against during the calibration: the GEMM ceiling the run
+  # measured at its start (train.log, summed over its ranks) over the one measured with the rates
+  # (same shapes, threads and ranks at once); the rates scaled by it give the prediction for the
+  # machine as the run found it ("plan-raw": the rates as calibrated)
+  cal=$(sed -n 's/^plan: GEMM ceiling \([0-9.]*\) GFLOP\/s per rank.*/\1/p' "$rf")
+  got=$(sed -n 's/.*MFU ceiling \([0-9.]*\) GFLOP\/s.*/\1/p' "$d/train.log" | head -1)
+  scale=1
+  [ -n "$cal" ] && [ -n "$got" ] && scale=$($PY -c 'import sys; print(float(sys.argv[1]) / int(sys.argv[2]) / float(sys.argv[3]))' "$got" "$r" "$cal")
+  echo "$scale ${cal:-?} ${got:-?}" > "$d/ceiling_scale"
+  rs=$($PY -c 'import sys; print(",".join("%.6g" % (float(x) * float(sys.argv[2])) for x in sys.argv[1].split(",")))' "$rr" "$scale")
+  for v in raw scaled; do
+    [ "$v" = raw ] && { rates=$rr; out=plan-raw; } || { rates=$rs; out=plan; }
+    llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "$rates" --nodes "$n" \
+      --ranks-per-node "$rpn" --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" \
+      --json "$d/$out.json" > "$d/$out.txt"
+  done
 done
 
 $PY - "$D" <<'PY'
@@ -69,6 +83,8 @@ for d in sorted(glob.glob(f"{D}/runs/*/")):
     # step apart, the metrics line) is left over
     other = statistics.median(dt) - sum(part.values())
     [p] = [p for p in map(json.loads, open(d + "plan.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
+    [praw] = [p for p in map(json.loads, open(d + "plan-raw.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
+    scale = float(open(d + "ceiling_scale").read().split()[0])
     runs.append(dict(
         name=lay["name"], nodes=lay["nodes"], ranks=lay["ranks"], pp=lay["pp"], dp=lay["dp"], G=lay["global_batch"],
         M=lay["microbatches"], B=lay["micro_batch"], over=lay["oversubscribed"], hosts=sorted(set(lay["hosts"])),
@@ -80,7 +96,7 @@ for d in sorted(glob.glob(f"{D}/runs/*/")):
         losses=[r["loss"] for r in steps], n_steps=len(steps),
         mem=[mem[s]["vmhwm_bytes"] for s in sorted(mem)], state=[mem[s]["weights_bytes"] + mem[s]["grads_bytes"] +
              mem[s]["optim_bytes"] + mem[s]["acts_bytes"] for s in sorted(mem)],
-        p_step=p["step_s"], p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
+        p_step=p["step_s"], p_step_raw=praw["step_s"], ceil_scale=scale, p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
         p_allreduce=p["allreduce_s"], p_optim=p["optim_s"], p_tok_s=p["tokens_per_s"], p_bubble_frac=p["bubble"],
         p_mem=[s["mem_bytes"] for s in p["stages"]]))
 if not runs:
@@ -89,6 +105,7 @@ if not runs:
 def err(p, m): return (p - m) / m
 for r in runs:
     r["step_err"] = err(r["p_step"], r["step"])
+    r["step_err_raw"] = err(r["p_step_raw"], r["step"])
     r["mem_err"] = max((err(p, m) for p, m in zip(r["p_mem"], r["mem"])), key=abs)
     r["time_ok"] = abs(r["step_err"]) <= 0.20
     r["mem_ok"] = abs(r["mem_err"]) <= 0.10
@@ -176,18 +193,27 @@ w("Measured time per step (seconds, medians) splits as `llamapro plan` predicts 
   "norm) and optimizer (norm and AdamW); m = measured, p = predicted. Whatever the step's wall time holds beyond these "
   "(ranks starting a step apart) is the grey top of the measured bars.\n")
 w("| run | nodes | pp x dp | global batch (M) | tokens/s | step measured | step predicted | error | compute m / p | "
-  "bubble m / p | p2p m / p | all-reduce m / p | optimizer m / p | peak MB per stage measured | predicted | memory error |")
-w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  "bubble m / p | p2p m / p | all-reduce m / p | optimizer m / p | peak MB per stage measured | predicted | memory error | "
+  "machine speed (run / calibration) | step predicted, rates as calibrated | error |")
+w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
     w("| %s%s | %d | %d x %d | %d (%d) | %.0f | %.4f s | %.4f s | %+.1f%% %s | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %s | %s | %+.1f%% %s |" % (
         r["name"], " (oversubscribed)" if r["over"] else "", r["nodes"], r["pp"], r["dp"], r["G"], r["M"], r["tok_s"],
         r["step"], r["p_step"], 100 * r["step_err"], "ok" if r["time_ok"] else "**miss**", r["compute"], r["p_compute"],
         r["m_bubble"], r["p_bubble"], r["p2p"], r["p_p2p"], r["allreduce"], r["p_allreduce"], r["optim"], r["p_optim"],
         ", ".join("%.1f" % (m / 1e6) for m in r["mem"]), ", ".join("%.1f" % (p / 1e6) for p in r["p_mem"]),
-        100 * r["mem_err"], "ok" if r["mem_ok"] else "**miss**"))
+        100 * r["mem_err"], "ok" if r["mem_ok"] else "**miss**") +
+      " %.3f | %.4f s | %+.1f%% |" % (r["ceil_scale"], r["p_step_raw"], 100 * r["step_err_raw"]))
 nt = sum(r["time_ok"] for r in runs)
+nr = sum(abs(r["step_err_raw"]) <= 0.20 for r in runs)
 nm = sum(r["mem_ok"] for r in runs)
-w(f"\nStep time within 20%: {nt} of {len(runs)} runs; peak memory per rank within 10%: {nm} of {len(runs)} runs.\n")
+w(f"\nStep time within 20%: {nt} of {len(runs)} runs ({nr} with the rates as calibrated); peak memory per rank within "
+  f"10%: {nm} of {len(runs)} runs.\n")
+w("The predictions use the rates calibrated just before each run, scaled by the machine's speed during the run: the "
+  "GEMM ceiling the run measured at its start (`train`'s MFU ceiling, per rank) over the one measured with the rates "
+  "(the same GEMM shapes, threads and ranks measuring at once). On a shared machine the load changes between the "
+  "calibration and the run; this one number (1.000 when either ceiling is missing) carries the change. The "
+  "unscaled prediction is in the last columns.\n")
 w("## Scaling\n")
 w("Speedup = tokens/s over the 1-node run (one rank per core); efficiency = speedup / nodes. Strong scaling keeps the "
   "global batch; weak scaling multiplies it by the node count. Oversubscribed runs are left out.\n")
