@@ -15,41 +15,48 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 say() { echo "[$(date +%H:%M:%S)] scaling-report: $*" >&2; }
 
-# the prediction of each run
-for d in "$D"/runs/*/; do
-  d=${d%/}
-  [ -e "$d/done" ] || { say "$(basename "$d"): not finished, left out"; continue; }
-  read -r n r pp dp B M G rf part < <($PY -c 'import json,sys; j=json.load(open(sys.argv[1]))
+# the cost model's rates: each run's calibration (jobs/scaling-study.slurm measures them on the run's
+# ranks just before it), and the median per kind of work over the calibrations of every run with
+# the same ranks per core (oversubscribed or not: a rank on a core of its own, or sharing one),
+# which measure the same thing; a single calibration of a few milliseconds swings by +-30% on a
+# busy machine while the runs' steps do not
+$PY - "$D" > "$D/rates.tsv" <<'PY'
+import glob, json, os, re, statistics, sys
+D = sys.argv[1]
+rows = []
+for d in sorted(glob.glob(f"{D}/runs/*/")):
+    if not os.path.exists(d + "done"):
+        continue
+    lay = json.load(open(d + "layout.json"))
+    m = re.search(r"measured GFLOP/s layer fwd ([0-9.]+), in-grad ([0-9.]+), w-grad ([0-9.]+), head ([0-9.]+)/([0-9.]+)/([0-9.]+)",
+                  open(lay["rates"]).read())
+    if not m:
+        sys.exit(f"scaling-report: no rates in {lay['rates']}")
+    rows.append((d.rstrip("/"), lay["oversubscribed"], [float(x) for x in m.groups()]))
+for d, over, r in rows:
+    pool = [x for _, o, x in rows if o == over]
+    med = [statistics.median(x[k] for x in pool) for k in range(6)]
+    print(d, ",".join("%g" % x for x in r), ",".join("%g" % x for x in med), len(pool), sep="\t")
+PY
+while IFS=$'\t' read -r d rr pooled npool; do
+  read -r n r pp dp B G part < <($PY -c 'import json,sys; j=json.load(open(sys.argv[1]))
 # the partition the run used (its memory lines name the layers per stage): predict that one
 st = {}
 for l in open(sys.argv[2]):
     r = json.loads(l)
     if "memory_stage" in r: st[r["memory_stage"]] = r["layers"]
-print(j["nodes"], j["ranks"], j["pp"], j["dp"], j["micro_batch"], j["microbatches"], j["global_batch"], j["rates"],
-      ",".join(str(st[s]) for s in sorted(st)))' "$d/layout.json" "$d/metrics.jsonl")
-  rpn=$(( r / n ))
-  # the cost model's rates measured on the run's own kind of allocation (jobs/scaling-study.slurm)
-  rr=$(sed -n 's/.*measured GFLOP\/s layer fwd \([0-9.]*\), in-grad \([0-9.]*\), w-grad \([0-9.]*\), head \([0-9.]*\)\/\([0-9.]*\)\/\([0-9.]*\).*/\1,\2,\3,\4,\5,\6/p' "$rf")
-  [ -n "$rr" ] || { echo "scaling-report: no rates in $rf" >&2; exit 1; }
+print(j["nodes"], j["ranks"], j["pp"], j["dp"], j["micro_batch"], j["global_batch"], ",".join(str(st[s]) for s in sorted(st)))' \
+    "$d/layout.json" "$d/metrics.jsonl")
   net=()
   [ -s "$D/net-n$n.json" ] && net=(--net "$D/net-n$n.json")
-  # the machine's speed during the run against during the calibration: the GEMM ceiling the run
-  # measured at its start (train.log, summed over its ranks) over the one measured with the rates
-  # (same shapes, threads and ranks at once); the rates scaled by it give the prediction for the
-  # machine as the run found it ("plan-raw": the rates as calibrated)
-  cal=$(sed -n 's/^plan: GEMM ceiling \([0-9.]*\) GFLOP\/s per rank.*/\1/p' "$rf")
-  got=$(sed -n 's/.*MFU ceiling \([0-9.]*\) GFLOP\/s.*/\1/p' "$d/train.log" | head -1)
-  scale=1
-  [ -n "$cal" ] && [ -n "$got" ] && scale=$($PY -c 'import sys; print(float(sys.argv[1]) / int(sys.argv[2]) / float(sys.argv[3]))' "$got" "$r" "$cal")
-  echo "$scale ${cal:-?} ${got:-?}" > "$d/ceiling_scale"
-  rs=$($PY -c 'import sys; print(",".join("%.6g" % (float(x) * float(sys.argv[2])) for x in sys.argv[1].split(",")))' "$rr" "$scale")
-  for v in raw scaled; do
-    [ "$v" = raw ] && { rates=$rr; out=plan-raw; } || { rates=$rs; out=plan; }
-    llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "$rates" --nodes "$n" \
-      --ranks-per-node "$rpn" --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" \
-      --json "$d/$out.json" > "$d/$out.txt"
+  echo "$npool $pooled" > "$d/rates-pooled"
+  for v in plan-own:"$rr" plan:"$pooled"; do
+    llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "${v#*:}" --nodes "$n" \
+      --ranks-per-node $(( r / n )) --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" \
+      --json "$d/${v%%:*}.json" > "$d/${v%%:*}.txt"
   done
-done
+done < "$D/rates.tsv"
+for d in "$D"/runs/*/; do [ -e "$d/done" ] || say "$(basename "$d"): not finished, left out"; done
 
 $PY - "$D" <<'PY'
 import glob, json, os, statistics, sys
@@ -83,8 +90,8 @@ for d in sorted(glob.glob(f"{D}/runs/*/")):
     # step apart, the metrics line) is left over
     other = statistics.median(dt) - sum(part.values())
     [p] = [p for p in map(json.loads, open(d + "plan.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
-    [praw] = [p for p in map(json.loads, open(d + "plan-raw.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
-    scale = float(open(d + "ceiling_scale").read().split()[0])
+    [praw] = [p for p in map(json.loads, open(d + "plan-own.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
+    npool = int(open(d + "rates-pooled").read().split()[0])
     runs.append(dict(
         name=lay["name"], nodes=lay["nodes"], ranks=lay["ranks"], pp=lay["pp"], dp=lay["dp"], G=lay["global_batch"],
         M=lay["microbatches"], B=lay["micro_batch"], over=lay["oversubscribed"], hosts=sorted(set(lay["hosts"])),
@@ -96,7 +103,7 @@ for d in sorted(glob.glob(f"{D}/runs/*/")):
         losses=[r["loss"] for r in steps], n_steps=len(steps),
         mem=[mem[s]["vmhwm_bytes"] for s in sorted(mem)], state=[mem[s]["weights_bytes"] + mem[s]["grads_bytes"] +
              mem[s]["optim_bytes"] + mem[s]["acts_bytes"] for s in sorted(mem)],
-        p_step=p["step_s"], p_step_raw=praw["step_s"], ceil_scale=scale, p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
+        p_step=p["step_s"], p_step_raw=praw["step_s"], npool=npool, p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
         p_allreduce=p["allreduce_s"], p_optim=p["optim_s"], p_tok_s=p["tokens_per_s"], p_bubble_frac=p["bubble"],
         p_mem=[s["mem_bytes"] for s in p["stages"]]))
 if not runs:
@@ -166,6 +173,12 @@ rates = {}
 for r in runs:
     line = [l for l in open(f"{D}/runs/{r['name']}/rates.txt") if "GFLOP/s" in l][0]
     rates[r["name"]] = line.split("GFLOP/s ", 1)[1].split(";")[0]
+for over in (False, True):
+    pooled = [r for r in runs if r["over"] == over]
+    if pooled:
+        x = open(f"{D}/runs/{pooled[0]['name']}/rates-pooled").read().split()[1].split(",")
+        rates["median, " + ("ranks sharing cores" if over else "a core per rank")] = (
+            "layer fwd %s, in-grad %s, w-grad %s, head %s/%s/%s" % tuple(x))
 L = []
 w = L.append
 w("# Scaling study\n")
@@ -194,7 +207,7 @@ w("Measured time per step (seconds, medians) splits as `llamapro plan` predicts 
   "(ranks starting a step apart) is the grey top of the measured bars.\n")
 w("| run | nodes | pp x dp | global batch (M) | tokens/s | step measured | step predicted | error | compute m / p | "
   "bubble m / p | p2p m / p | all-reduce m / p | optimizer m / p | peak MB per stage measured | predicted | memory error | "
-  "machine speed (run / calibration) | step predicted, rates as calibrated | error |")
+  "calibrations pooled | step predicted, the run's own calibration | error |")
 w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
     w("| %s%s | %d | %d x %d | %d (%d) | %.0f | %.4f s | %.4f s | %+.1f%% %s | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %s | %s | %+.1f%% %s |" % (
@@ -203,17 +216,16 @@ for r in runs:
         r["m_bubble"], r["p_bubble"], r["p2p"], r["p_p2p"], r["allreduce"], r["p_allreduce"], r["optim"], r["p_optim"],
         ", ".join("%.1f" % (m / 1e6) for m in r["mem"]), ", ".join("%.1f" % (p / 1e6) for p in r["p_mem"]),
         100 * r["mem_err"], "ok" if r["mem_ok"] else "**miss**") +
-      " %.3f | %.4f s | %+.1f%% |" % (r["ceil_scale"], r["p_step_raw"], 100 * r["step_err_raw"]))
+      " %d | %.4f s | %+.1f%% |" % (r["npool"], r["p_step_raw"], 100 * r["step_err_raw"]))
 nt = sum(r["time_ok"] for r in runs)
 nr = sum(abs(r["step_err_raw"]) <= 0.20 for r in runs)
 nm = sum(r["mem_ok"] for r in runs)
-w(f"\nStep time within 20%: {nt} of {len(runs)} runs ({nr} with the rates as calibrated); peak memory per rank within "
-  f"10%: {nm} of {len(runs)} runs.\n")
-w("The predictions use the rates calibrated just before each run, scaled by the machine's speed during the run: the "
-  "GEMM ceiling the run measured at its start (`train`'s MFU ceiling, per rank) over the one measured with the rates "
-  "(the same GEMM shapes, threads and ranks measuring at once). On a shared machine the load changes between the "
-  "calibration and the run; this one number (1.000 when either ceiling is missing) carries the change. The "
-  "unscaled prediction is in the last columns.\n")
+w(f"\nStep time within 20%: {nt} of {len(runs)} runs ({nr} with each run's own calibration alone); peak memory per rank "
+  f"within 10%: {nm} of {len(runs)} runs.\n")
+w("The predictions use, per kind of work, the median of the calibrations made before every run with the same ranks per "
+  "core (a core per rank, or shared): they measure the same thing, and one calibration (a few milliseconds of one "
+  "layer) swings by tens of percent on a busy machine while the runs' steps do not. The prediction from each run's "
+  "own calibration alone is in the last columns.\n")
 w("## Scaling\n")
 w("Speedup = tokens/s over the 1-node run (one rank per core); efficiency = speedup / nodes. Strong scaling keeps the "
   "global batch; weak scaling multiplies it by the node count. Oversubscribed runs are left out.\n")

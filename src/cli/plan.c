@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "llamapro/ceiling.h"
 #include "llamapro/check.h"
 #include "llamapro/cli.h"
 #include "llamapro/model_file.h"
@@ -161,7 +160,7 @@ int lp_cmd_plan(int argc, char **argv) {
         n_mb = 0, G = 0, weak = 0, scheds[2] = {LP_SCHED_1F1B, LP_SCHED_GPIPE}, n_sched = 2, top = 5, detail = 0, o;
     double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = LP_RUNTIME_BYTES;
     lp_net net = {.inter = {20e-6, 1e9}, .intra = {1e-6, 5e9}};
-    double lat = 0, bw = 0, ilat = 0, ibw = 0, rates[6] = {0}, ceiling = 0;
+    double lat = 0, bw = 0, ilat = 0, ibw = 0, rates[6] = {0};
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (o) {
         case 'c': config = optarg; break;
@@ -255,19 +254,6 @@ int lp_cmd_plan(int argc, char **argv) {
             med[j] = v[j][LP_PLAN_CALIBRATIONS / 2];
         }
         node.rates = (lp_cost_rates){med[0], med[1], med[2], med[3], med[4], med[5]};
-        /* and the GEMM ceiling `train` measures at its start (ceiling.h), here at the same moment as
-         * the rates: a run's own ceiling over this one says how much faster or slower the machine
-         * ran then (jobs/scaling-report.sh scales the rates by it) */
-        lp_ceiling ce;
-        lp_ceiling_shapes(&ce, &m, mbs[0], T);
-        ce.precision = m.precision;
-        LP_CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD), "starting the GEMM ceiling probe");
-        lp_ceiling_measure(&ce, LP_CEILING_MIN_REPS);
-        ceiling = ce.best;
-        LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &ceiling, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "summing the GEMM ceiling");
-        int nranks;
-        LP_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &nranks), "summing the GEMM ceiling");
-        ceiling /= nranks;
         omp_set_num_threads(saved);
         threads = nt;
     }
@@ -288,9 +274,6 @@ int lp_cmd_plan(int argc, char **argv) {
                rpn, node_mem * 1e-9, gflops || rates[0] ? "given" : "measured", node.rates.fwd * 1e-9, node.rates.bin * 1e-9,
                node.rates.bwt * 1e-9, node.rates.head_fwd * 1e-9, node.rates.head_bin * 1e-9, node.rates.head_bwt * 1e-9,
                gflops || rates[0] ? "" : (threads == 1 ? " (1 thread)" : " (threads as asked)"), mem_bw * 1e-9, runtime * 1e-6);
-        if (ceiling > 0)
-            printf("plan: GEMM ceiling %.3f GFLOP/s per rank (best lp_gemm rate on the step's %d-sequence shapes, every rank "
-                   "at once, measured with the rates, as train measures its MFU ceiling)\n", ceiling, mbs[0]);
         printf("plan: network%s: between nodes %.2f us, %.3f GB/s; inside a node %.2f us, %.3f GB/s\n",
                net_file ? " (measured)" : "", net.inter.latency_s * 1e6, net.inter.bandwidth_Bps * 1e-9,
                net.intra.latency_s * 1e6, net.intra.bandwidth_Bps * 1e-9);
