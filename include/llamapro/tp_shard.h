@@ -39,6 +39,10 @@ static inline int lp_tp_sharded(const lp_tensor *t) {
            t->kind != LP_K_NORM;
 }
 
+/* The shapes one rank of a group of tp computes with: c with n_heads, n_kv_heads and hidden_dim
+ * divided by tp and head_dim made explicit (activation buffers and their sizes, forward.h). Not a
+ * model's config: names, tensor shapes and files keep c. */
+lp_config lp_tp_config(const lp_config *c, int tp);
 /* Widths of layer weight group g (LP_G_*) in a rank's shard: lp_group_dims with the split
  * dimension divided by tp. */
 void lp_tp_group_dims(const lp_config *c, int tp, int g, int *in, int *out);

@@ -117,6 +117,13 @@ void lp_tp_tensor_take(const lp_tp *t, const lp_tensor *ts, const float *full, f
     for (size_t i = 0; i < R; i++) memcpy(shard + i * Cl, full + i * Cl * t->tp + t->rank * Cl, Cl * sizeof(float));
 }
 
+lp_config lp_tp_config(const lp_config *c, int tp) {
+    lp_config s = *c;
+    s.head_dim = lp_head_dim(c);
+    s.n_heads /= tp, s.n_kv_heads /= tp, s.hidden_dim /= tp;
+    return s;
+}
+
 void lp_tp_group_dims(const lp_config *c, int tp, int g, int *in, int *out) {
     lp_group_dims(c, g, in, out);
     if (g == LP_G_QKV || g == LP_G_W13) *out /= tp; /* split by output rows */
