@@ -55,6 +55,9 @@ static inline int lp_tp_partial(int g, int backward) {
  * in-place MPI_Allreduce over the group (C = beta C + sum_r partial_r). No-op for tp = 1. */
 static inline float lp_tp_beta(const lp_tp *t, float beta) { return t && t->tp > 1 && t->rank > 0 ? 0.0f : beta; }
 void lp_tp_allreduce(const lp_tp *t, float *y, size_t n);
+/* Seconds spent in lp_tp_allreduce since the process started (a profile counter, as
+ * lp_gemm_seconds: read it before and after a step). */
+double lp_tp_allreduce_seconds(void);
 /* Sum over the group the gradients of the replicated tensors that each rank computes from its own
  * heads only (Qwen3's q/k norms: a rank's share is its local heads' contribution), so every rank
  * holds the full gradient of the replicated weight; once per step, after the backward pass and

@@ -138,8 +138,14 @@ void lp_tp_sum_replicated_grads(const lp_model *m) {
         if (m->layers[l].grads) lp_tp_allreduce(m->tp, m->layers[l].grads + off, 2 * (size_t)lp_head_dim(c));
 }
 
+static double allreduce_seconds;
+
+double lp_tp_allreduce_seconds(void) { return allreduce_seconds; }
+
 void lp_tp_allreduce(const lp_tp *t, float *y, size_t n) {
     if (lp_tp_size(t) == 1) return;
+    double t0 = MPI_Wtime();
     LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, y, (int)n, MPI_FLOAT, MPI_SUM, t->comm), "all-reducing a tensor-parallel product");
+    allreduce_seconds += MPI_Wtime() - t0;
 }
 
