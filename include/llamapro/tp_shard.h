@@ -2,9 +2,10 @@
  *
  * A rank of a tp group holds, of every held layer block, its H/tp query heads, KV/tp kv heads and
  * F/tp hidden units (and the q/k/v biases of those heads), laid out as model.h's block with those
- * widths (lp_tp_layer_offset); RMSNorm weights and per-head q/k norms are replicated. lp_layer_linear runs the layer's products on the shard and completes those whose
- * inner dimension is split with one all-reduce over the group; model files read and write full
- * tensors through lp_tp_tensor_gather / lp_tp_tensor_take. The group itself is made in tp.h.
+ * widths (lp_tp_layer_offset); RMSNorm weights and per-head q/k norms are replicated.
+ * lp_layer_linear runs the layer's products on the shard and completes those whose inner dimension
+ * is split with one all-reduce over the group; model files read and write full tensors through
+ * lp_tp_tensor_gather / lp_tp_tensor_take. The group itself is made in tp.h.
  */
 #ifndef LLAMAPRO_TP_SHARD_H
 #define LLAMAPRO_TP_SHARD_H
