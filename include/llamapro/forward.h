@@ -71,7 +71,8 @@ void lp_acts_free(lp_acts *a);
 /* Bytes held by the activation buffers (borrowed scratch not counted). */
 size_t lp_acts_bytes(const lp_acts *a, const lp_model *m);
 /* Bytes lp_acts_alloc would take for layers [l0, l1) (+ head) with first backward layer
- * first_bwd, with or without backward scratch; for planning before anything is allocated. */
+ * first_bwd, with or without backward scratch; for planning before anything is allocated. A
+ * tensor-parallel rank's buffers: c = lp_tp_config (tp_shard.h). */
 size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int head, int first_bwd, int scratch);
 /* Bytes of the attention workspace included in lp_acts_plan_bytes(..., scratch = backward); an
  * lp_acts sharing another's scratch borrows its workspace too (lp_acts_bytes leaves it out). */
