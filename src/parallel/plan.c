@@ -90,8 +90,11 @@ static double apply_tp(lp_partition *part, const lp_model *m, int tp, lp_link li
         st->optim_bytes -= (size_t)st->n_trainable * 2 * saved;
         st->act_bytes -= (size_t)st->inflight * (lp_acts_plan_bytes(c, B, T, st->l0, st->l1, st->head, first_bwd, 0) -
                                                  lp_acts_plan_bytes(&sc, B, T, st->l0, st->l1, st->head, first_bwd, 0));
-        if (st->backward) /* the backward scratch */
-            st->act_bytes -= lp_acts_plan_bytes(c, B, T, 0, 0, 0, 0, 1) - lp_acts_plan_bytes(&sc, B, T, 0, 0, 0, 0, 1);
+        /* ... of which the attention workspace is held once, not per set in flight (partition.c) */
+        st->act_bytes += (size_t)(st->inflight - 1) * (lp_acts_attn_ws_bytes(c, B, T, 0) - lp_acts_attn_ws_bytes(&sc, B, T, 0));
+        if (st->backward) /* the backward scratch (and the attention workspace's backward part), as partition.c adds it */
+            st->act_bytes -= (lp_acts_plan_bytes(c, B, T, 0, 0, 0, 0, 1) - lp_acts_plan_bytes(c, B, T, 0, 0, 0, 0, 0)) -
+                             (lp_acts_plan_bytes(&sc, B, T, 0, 0, 0, 0, 1) - lp_acts_plan_bytes(&sc, B, T, 0, 0, 0, 0, 0));
         if (part->M * (cf + cb) > worst) worst = part->M * (cf + cb);
     }
     double *f = lp_calloc((size_t)part->pp, sizeof(double), "planning a layout"), *b = lp_calloc((size_t)part->pp, sizeof(double), "planning a layout");

@@ -57,7 +57,9 @@ for case in "t2 2 1 4 2" "p2t2 4 2 4 2" "t2d2 4 1 2 2"; do
   set -- $case
   pc "$@"
   close_steps "$T/f1.txt" "$T/$1.txt" || fail "fixture: $1 losses differ from tp = 1: $(paste "$T/f1.txt" "$T/$1.txt")"
-  $PY "$L2" "$T/f1.h5" "$T/$1.h5" 1e-5 || fail "fixture: $1 final weights differ from tp = 1"
+  # 2e-5: new block 2's w2 has the near-cancelling element of part 2 here too (flash attention's
+  # rounding: w2[9,17] of layer 5 at 1.3e-3 relative, the rest of the tensor 1.9e-6)
+  $PY "$L2" "$T/f1.h5" "$T/$1.h5" 2e-5 || fail "fixture: $1 final weights differ from tp = 1"
 done
 # memory: every tensor-parallel rank holds half of tp = 1's gradients and optimizer state
 read -r g1 o1 < <(sed -nE "s/.*stage 0 replica 0: .* gradients ([0-9]+) optimizer ([0-9]+) .*/\1 \2/p" "$T/f1.log")
@@ -94,9 +96,11 @@ for case in "ct2 2 parallel.tp=2" "cp2t2 4 parallel.tp=2 parallel.pp=2" "ct2d2 4
 done
 
 # memory of a tp = 2 rank (metrics' last memory record): the activation buffers of the split parts
-# (per slot qkv, attention probabilities and output, h13, hg; the backward scratch's dhg, dh13,
-# datty, dqkv) are half of tp = 1's. Here N = 2 x 32 positions, C 96, hd 16, H 6, KV 2, F 192; 5
-# slots (layers 0-1 share one, layers 2-5 backward) and one scratch: 380928 floats at tp = 1.
+# (per slot qkv, attention lse and output, h13, hg; the backward scratch's dhg, dh13, datty, dqkv
+# and the attention workspace) are half of tp = 1's. Here N = 2 x 32 positions, C 96, hd 16, H 6,
+# KV 2, F 192; 5 slots (layers 0-1 share one, layers 2-5 backward) and one scratch. Attention
+# (attention.c) works on 64-position tiles (32 padded to Tp = 64): lse B*H*Tp per slot; its
+# workspace holds tile-major q, k, v, dO, O/dQ, dK, dV, four [rows, 64] score tiles and 2 row stats.
 # `plan` predicts the rank's weights, gradients and optimizer state to the byte and its
 # activations within 3% (as plan.sh at tp = 1).
 run "$LLAMAPRO" plan --config "$T/run.ini" --ranks-per-node 2 --pp 1 --tp 2 --global-batch 4 --schedules 1f1b \
@@ -107,7 +111,10 @@ mem = lambda p: [r for r in map(json.loads, open(p)) if "memory_stage" in r][-1]
 m1, m2 = mem(sys.argv[1]), mem(sys.argv[2])
 N, C, hd, H, KV, F, B, T = 64, 96, 16, 6, 2, 192, 2, 32
 QKV, Y = (H + 2 * KV) * hd, H * hd
-split = 5 * (N * (QKV + Y + 3 * F) + B * H * T * T) + N * (3 * F + Y + QKV)
+TB = Tp = 64
+NQ, NK = B * H * Tp, B * KV * Tp
+ws = (NQ + 2 * NK) * hd + 4 * NQ * TB + 2 * NQ * hd + 2 * NQ + 2 * NK * hd
+split = 5 * (N * (QKV + Y + 3 * F) + B * H * Tp) + N * (3 * F + Y + QKV) + ws
 assert m1["acts_bytes"] - m2["acts_bytes"] == split * 4 // 2, (m1["acts_bytes"], m2["acts_bytes"], split)
 [p] = [json.loads(l) for l in open(sys.argv[3])]
 assert p["tp"] == 2 and len(p["stages"]) == 1, p
