@@ -46,15 +46,18 @@ void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
              const float *B, int ldb, float beta, float *C, int ldc);
 
 /* A batch of products: for i in [0, batch), C_i = alpha op(A_i) op(B_i) + beta C_i with
- * X_i = X + i * stride_x elements (rows still lda/ldb/ldc apart). Attention's tile products
- * (attention.c): bf16 runs ONE batched oneDNN matmul over all (tile, sequence, head) matrices, from
- * the main thread (never inside a parallel region); fp32 runs one single-threaded sgemm per matrix
- * over the OpenMP threads, so each matrix is computed the same way on any thread count.
- * Why batched rather than per-tile calls from inside the threads: a 64x64x64 bf16 tile product
- * is ~2 us of arithmetic, about what a oneDNN primitive call costs, and oneDNN 2.6 primitives
- * need per-thread scratchpads to run concurrently. Measured on one core: a batch of 64-640 such
- * tiles runs at 60-125 GFLOP/s (brgemm; slowest with a transposed A), about half the core's bf16
- * peak. Not counted in lp_gemm_seconds (the caller counts it as attention). */
+ * X_i = X + i * stride_x elements (rows still lda/ldb/ldc apart): attention's tile products
+ * (attention.c), called from inside its parallel region, each call on the calling thread alone.
+ * fp32: one sgemm per matrix, the same whatever the thread count (outside a parallel region the
+ * matrices are spread over the threads). bf16: one single-threaded oneDNN batched matmul; the
+ * primitive is cached per shape (creation under a critical section, first step only) and each
+ * thread binds its own operands, user-managed scratchpad and stream, so threads run it at once.
+ * Measured against one multi-threaded batched call per diagonal over all (sequence, head) pairs
+ * from the main thread (attention at the bench shape, fwd + bwd, best of 20, loaded machine):
+ * 43-48 ms vs 61-73 ms on 2 threads, 32-44 vs 37-56 ms on 1 (the main-thread version also pays a
+ * fork/join per product and row pass, which under load costs a time slice each: 7x slower in
+ * bench). oneDNN runs these 64x64x64 bf16 products at only ~100 GFLOP/s per core (half its peak).
+ * Not counted in lp_gemm_seconds (the caller counts it as attention). */
 void lp_gemm_batch(lp_precision prec, int batch, int trans_a, int trans_b, int M, int N, int K, float alpha,
                    const void *A, int lda, long stride_a, const void *B, int ldb, long stride_b, float beta, float *C,
                    int ldc, long stride_c);

@@ -17,23 +17,22 @@
  * order, d = 0 (the diagonal tiles, which every row has) comes first, and a sliding window bounds
  * dmax.
  *
- * Threads. A unit is one (sequence, kv head): its rows depend on nothing else.
- *  - fp32: one parallel region per call, each unit's whole pass on one thread with OpenBLAS sgemm
- *    per tile; every value is computed the same way on any thread count (bitwise).
- *  - bf16: each diagonal's products are ONE oneDNN batched matmul over all units (from the main
- *    thread), the row passes between them parallel over rows. q, k, v, dO and the probabilities
- *    P and dS are rounded to bf16 before their products, which accumulate in fp32; the softmax
- *    statistics, lse, D and all accumulators stay fp32.
+ * Threads. A unit is one (sequence, kv head): its rows depend on nothing else, so one parallel
+ * region per call runs whole units on threads, and every value is computed the same way on any
+ * thread count (bitwise, as fp32 requires). A unit's diagonal d is one lp_gemm_batch call per
+ * product over its nT - d tile pairs, on the calling thread: fp32 OpenBLAS sgemm per tile; bf16
+ * a single-threaded oneDNN batched matmul (gemm.h). bf16: q, k, v, dO and the probabilities P
+ * and dS are rounded to bf16 before their products, which accumulate in fp32; the softmax
+ * statistics, lse, D and all accumulators stay fp32.
  *
  * Scratch: one workspace per activation set (lp_attention_ws_floats): score tiles
  * [B*H*Tp, TB] and tile-major copies of q, k, v and the gradients; nothing scales with T*T.
  *
  * Measured (attention alone at the bench shape B=8 T=256 H=KV=8 hd=64, forward + backward of one
- * layer, best of 20, 2 cores shared with other jobs, load 4-6): the former kernel (per-head sgemm,
- * stored [B,H,T,T] softmax) 15.0 ms on 2 threads, 31 ms on 1; this one fp32 20.4 / 44 ms (the
- * recomputed scores and 64x64 sgemm calls cost ~35%), bf16 14.4 / 33 ms. TB = 128 was slower in
- * both precisions (bf16 17.2 / 34 ms). oneDNN 2.6's brgemm runs these 64x64x64 bf16 products at
- * only ~100 GFLOP/s per core (it re-lays B out in VNNI pairs for every matrix): see the report.
+ * layer, best of 20, 2 cores shared with other jobs, load 3.5-6, so +-30%): the former kernel
+ * (per-head sgemm, stored [B,H,T,T] softmax) 29-40 ms on 2 threads, 34-47 ms on 1; this one fp32
+ * 57-65 / 46-66 ms (recomputed scores, 64x64 sgemm calls), bf16 43-48 / 32-44 ms. TB = 128 was
+ * slower in both precisions. Bench figures: see the report of the commit.
  *
  * Built with -ffast-math (CMakeLists.txt) so expf vectorises (libmvec); no infinities are used:
  * masked scores are skipped by index, never set to -inf.
@@ -159,19 +158,17 @@ static int last_diagonal(const geo *g) {
     return dmax;
 }
 
-/* Diagonal d's products: nb = (nT-d)*B*KV matrices, element e = ii*B*KV + u for the tile pair
- * (ii + d, ii) of unit u. Query side (q, dO, O/dQ: [group*TB, hd] each) starts d tiles in, key
+/* Diagonal d's products: element e = ii*B*KV + u is the tile pair (ii + d, ii) of unit u. Query side (q, dO, O/dQ: [group*TB, hd] each) starts d tiles in, key
  * side (k, v, dK, dV: [TB, hd]) at tile 0, scores (S, dP, P, dS: [group*TB, TB]) at 0. */
-static int n_batch(const geo *g, int d) { return (g->nT - d) * g->B * g->KV; }
 
 enum { PR_S, PR_DP, PR_PV, PR_DV, PR_DK, PR_DQ };
 
-/* Product `kind` of diagonal d for elements [e0, e0 + n): one batched call. */
-static void product(const geo *g, int kind, int d, int e0, int n, float scale) {
+/* Product `kind` of diagonal d for the n elements e0, e0 + step, ...: one batched call. */
+static void product(const geo *g, int kind, int d, int e0, int n, int step, float scale) {
     int hd = g->hd, M = g->group * TB;
     lp_precision prec = g->bf ? LP_BF16 : LP_FP32;
     size_t qe = ((size_t)d * g->B * g->KV + e0) * M * hd, ke = (size_t)e0 * TB * hd, se = (size_t)e0 * M * TB;
-    long qs = (long)M * hd, ks = (long)TB * hd, ss = (long)M * TB;
+    long qs = (long)M * hd * step, ks = (long)TB * hd * step, ss = (long)M * TB * step;
     float beta = d == 0 ? 0.0f : 1.0f; /* d = 0 visits every row and key tile first */
     switch (kind) {
     case PR_S: /* S = scale Q K^T */
@@ -259,15 +256,13 @@ static void forward_finish(const geo *g, int u, float *y, float *lse) {
     scatter_unit(g, u, y, g->Y, 0, g->H, kv * g->group, g->group, g->o);
 }
 
-/* Diagonal d of the forward for unit u alone (fp32: one thread runs a unit's whole pass). */
+/* Diagonal d of unit u: its nT - d tile pairs, elements u, u + B*KV, ... (one thread). */
 static void forward_unit_diagonal(const geo *g, int u, int d, float scale) {
+    int n = g->nT - d, step = g->B * g->KV;
     size_t M = (size_t)g->group * TB;
-    for (int ii = 0; ii < g->nT - d; ii++) {
-        int e = ii * g->B * g->KV + u;
-        product(g, PR_S, d, e, 1, scale);
-        forward_rows(g, d, e * M, (e + 1) * M);
-        product(g, PR_PV, d, e, 1, scale);
-    }
+    product(g, PR_S, d, u, n, step, scale);
+    for (int ii = 0; ii < n; ii++) forward_rows(g, d, (size_t)(ii * step + u) * M, (size_t)(ii * step + u + 1) * M);
+    product(g, PR_PV, d, u, n, step, scale);
 }
 
 void lp_attention_forward(lp_precision prec, float *y, float *lse, float *ws, const float *qkv, int B, int T, int H, int KV,
@@ -275,27 +270,12 @@ void lp_attention_forward(lp_precision prec, float *y, float *lse, float *ws, co
     geo g = geo_of(prec, ws, B, T, H, KV, hd, window, 0);
     float scale = 1.0f / sqrtf((float)hd);
     int units = B * KV, dmax = last_diagonal(&g);
-    if (!g.bf) { /* fp32: one parallel region, a unit per thread at a time, OpenBLAS per tile */
-#pragma omp parallel for schedule(static)
-        for (int u = 0; u < units; u++) {
-            gather_qkv(&g, u, qkv);
-            for (int d = 0; d <= dmax; d++) forward_unit_diagonal(&g, u, d, scale);
-            forward_finish(&g, u, y, lse);
-        }
-        return;
+#pragma omp parallel for schedule(static) /* one parallel region, a unit per thread at a time */
+    for (int u = 0; u < units; u++) {
+        gather_qkv(&g, u, qkv);
+        for (int d = 0; d <= dmax; d++) forward_unit_diagonal(&g, u, d, scale);
+        forward_finish(&g, u, y, lse);
     }
-    /* bf16: each diagonal's products as one oneDNN call over all units */
-#pragma omp parallel for schedule(static)
-    for (int u = 0; u < units; u++) gather_qkv(&g, u, qkv);
-    for (int d = 0; d <= dmax; d++) {
-        size_t rows = (size_t)n_batch(&g, d) * g.group * TB;
-        product(&g, PR_S, d, 0, n_batch(&g, d), scale);
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r += TB) forward_rows(&g, d, r, r + TB);
-        product(&g, PR_PV, d, 0, n_batch(&g, d), scale);
-    }
-#pragma omp parallel for schedule(static)
-    for (int u = 0; u < units; u++) forward_finish(&g, u, y, lse);
 }
 
 /* The backward's inputs for unit u: q, k, v, dO in tile-major form and D = rowsum(dO * O) in fp32
@@ -332,32 +312,16 @@ void lp_attention_backward(lp_precision prec, float *dqkv, float *ws, const floa
     float scale = 1.0f / sqrtf((float)hd);
     int units = B * KV, dmax = last_diagonal(&g);
     size_t M = (size_t)g.group * TB;
-    if (!g.bf) { /* fp32: one parallel region, as the forward */
-#pragma omp parallel for schedule(static)
-        for (int u = 0; u < units; u++) {
-            backward_start(&g, u, qkv, dy, y);
-            for (int d = 0; d <= dmax; d++)
-                for (int ii = 0; ii < g.nT - d; ii++) {
-                    int e = ii * B * KV + u;
-                    product(&g, PR_S, d, e, 1, scale);
-                    product(&g, PR_DP, d, e, 1, scale);
-                    backward_rows(&g, d, e * M, (e + 1) * M, lse);
-                    for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, e, 1, scale);
-                }
-            backward_finish(&g, u, dqkv);
+#pragma omp parallel for schedule(static) /* one parallel region, as the forward */
+    for (int u = 0; u < units; u++) {
+        backward_start(&g, u, qkv, dy, y);
+        for (int d = 0, step = B * KV; d <= dmax; d++) {
+            product(&g, PR_S, d, u, g.nT - d, step, scale);
+            product(&g, PR_DP, d, u, g.nT - d, step, scale);
+            for (int ii = 0; ii < g.nT - d; ii++)
+                backward_rows(&g, d, (size_t)(ii * step + u) * M, (size_t)(ii * step + u + 1) * M, lse);
+            for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, u, g.nT - d, step, scale);
         }
-        return;
+        backward_finish(&g, u, dqkv);
     }
-#pragma omp parallel for schedule(static)
-    for (int u = 0; u < units; u++) backward_start(&g, u, qkv, dy, y);
-    for (int d = 0; d <= dmax; d++) {
-        int nb = n_batch(&g, d);
-        product(&g, PR_S, d, 0, nb, scale);
-        product(&g, PR_DP, d, 0, nb, scale);
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < nb * M; r += TB) backward_rows(&g, d, r, r + TB, lse);
-        for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, 0, nb, scale);
-    }
-#pragma omp parallel for schedule(static)
-    for (int u = 0; u < units; u++) backward_finish(&g, u, dqkv);
 }

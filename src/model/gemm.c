@@ -74,6 +74,8 @@ static void md_strided(dnnl_memory_desc_t *md, int rows, int cols, int ld, int t
 typedef struct {
     int dt, ta, tb, M, N, K, lda, ldb, ldc, packed; /* dt: the inputs' dnnl_data_type_t */
     int batch; long sa, sb, sc;    /* batched entries (lp_gemm_batch): count and element strides; 0: 2-D */
+    int threaded;                  /* batched: run on the calling thread, per-thread operands and scratchpads */
+    struct thread_args *per;       /* threaded: [MAX_THREADS], made on a thread's first call */
     float alpha, beta;
     const dnnl_memory_desc_t *wmd; /* packed weights' layout (packed entries) */
     dnnl_primitive_t prim;
@@ -81,7 +83,12 @@ typedef struct {
     double secs; long calls;
 } entry;
 
-enum { MAX_ENTRIES = 256 };
+enum { MAX_ENTRIES = 256, MAX_THREADS = 64 };
+typedef struct thread_args {
+    dnnl_memory_t a, b, c, s; /* operands and user scratchpad of one thread */
+    void *scratch;
+} thread_args;
+static dnnl_stream_t thread_stream[MAX_THREADS];
 static entry cache[MAX_ENTRIES];
 static int n_cache;
 
@@ -95,12 +102,15 @@ struct lp_packed {
 };
 
 static dnnl_primitive_t make_matmul(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b,
-                                    const dnnl_memory_desc_t *c, float alpha, float beta, dnnl_primitive_desc_t *pd_out) {
+                                    const dnnl_memory_desc_t *c, float alpha, float beta, int user_scratchpad,
+                                    dnnl_primitive_desc_t *pd_out) {
     dnnl_matmul_desc_t d;
     DNNL_CHECK(dnnl_matmul_desc_init(&d, a, b, NULL, c), "describing a bf16 matmul");
     dnnl_primitive_attr_t attr;
     DNNL_CHECK(dnnl_primitive_attr_create(&attr), "creating matmul attributes");
     if (alpha != 1.0f) DNNL_CHECK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha), "setting alpha");
+    if (user_scratchpad)
+        DNNL_CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "setting the scratchpad mode");
     if (beta != 0.0f) {
         dnnl_post_ops_t po;
         DNNL_CHECK(dnnl_post_ops_create(&po), "creating post-ops");
@@ -132,7 +142,7 @@ static void md_batched(dnnl_memory_desc_t *md, int batch, long stride, int rows,
 
 /* The matmul of a new cache entry and its (unbound) operands. */
 static void entry_bind(entry *e, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *c) {
-    e->prim = make_matmul(a, b, c, e->alpha, e->beta, NULL);
+    e->prim = make_matmul(a, b, c, e->alpha, e->beta, e->threaded, NULL);
     DNNL_CHECK(dnnl_memory_create(&e->a, a, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
     DNNL_CHECK(dnnl_memory_create(&e->b, b, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
     DNNL_CHECK(dnnl_memory_create(&e->c, c, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
@@ -150,8 +160,8 @@ static entry *find_or_create(dnnl_data_type_t dt, int ta, int tb, int M, int N, 
     LP_ASSERT(n_cache < MAX_ENTRIES, "caching more matmul shapes than expected");
     dnnl_start();
     entry *e = &cache[n_cache++];
-    *e = (entry){(int)dt, ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, 0, 0, 0, 0, alpha, beta, pk ? &pk->md : NULL, NULL,
-                 NULL, NULL, NULL, 0, 0};
+    *e = (entry){(int)dt, ta, tb, M, N, K, lda, ldb, ldc, pk != NULL, 0, 0, 0, 0, 0, NULL, alpha, beta, pk ? &pk->md : NULL,
+                 NULL, NULL, NULL, NULL, 0, 0};
     dnnl_memory_desc_t a, b, c;
     md_strided(&a, M, K, lda, ta, dt);
     if (pk) b = pk->md;
@@ -182,8 +192,8 @@ static void gemm_onednn(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K
     run_entry(e, A, pk ? pk->data : B, C);
 }
 
-static entry *find_or_create_batch(int batch, int ta, int tb, int M, int N, int K, float alpha, int lda, long sa, int ldb,
-                                   long sb, float beta, int ldc, long sc) {
+static entry *find_or_create_batch(int batch, int ta, int tb, int M, int N, int K, float alpha, int lda,
+                                   long sa, int ldb, long sb, float beta, int ldc, long sc) {
     for (int i = 0; i < n_cache; i++) {
         entry *e = &cache[i];
         if (e->batch == batch && e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->lda == lda &&
@@ -193,8 +203,9 @@ static entry *find_or_create_batch(int batch, int ta, int tb, int M, int N, int 
     LP_ASSERT(n_cache < MAX_ENTRIES, "caching more matmul shapes than expected");
     dnnl_start();
     entry *e = &cache[n_cache++];
-    *e = (entry){dnnl_bf16, ta, tb, M, N, K, lda, ldb, ldc, 0, batch, sa, sb, sc, alpha, beta, NULL, NULL,
+    *e = (entry){dnnl_bf16, ta, tb, M, N, K, lda, ldb, ldc, 0, batch, sa, sb, sc, 1, NULL, alpha, beta, NULL, NULL,
                  NULL, NULL, NULL, 0, 0};
+    e->per = lp_calloc(MAX_THREADS, sizeof(thread_args), "allocating per-thread matmul operands");
     dnnl_memory_desc_t a, b, c;
     md_batched(&a, batch, sa, M, K, lda, ta, dnnl_bf16);
     md_batched(&b, batch, sb, K, N, ldb, tb, dnnl_bf16);
@@ -203,15 +214,50 @@ static entry *find_or_create_batch(int batch, int ta, int tb, int M, int N, int 
     return e;
 }
 
+/* Thread tid's operands, scratchpad and stream for entry e (first call of that thread; under the
+ * cache's critical section). */
+static void thread_bind(const entry *e, thread_args *t, int tid) {
+    const_dnnl_primitive_desc_t pd;
+    DNNL_CHECK(dnnl_primitive_get_primitive_desc(e->prim, &pd), "querying a matmul");
+    const dnnl_memory_desc_t *a = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *b = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *c = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    DNNL_CHECK(dnnl_memory_create(&t->a, a, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+    DNNL_CHECK(dnnl_memory_create(&t->b, b, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+    DNNL_CHECK(dnnl_memory_create(&t->c, c, engine, DNNL_MEMORY_NONE), "creating a matmul operand");
+    size_t bytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (bytes) {
+        t->scratch = lp_calloc(bytes, 1, "allocating a matmul scratchpad");
+        DNNL_CHECK(dnnl_memory_create(&t->s, sp, engine, t->scratch), "wrapping a matmul scratchpad");
+    }
+    if (!thread_stream[tid])
+        DNNL_CHECK(dnnl_stream_create(&thread_stream[tid], engine, dnnl_stream_default_flags), "creating a stream");
+}
+
 void lp_gemm_batch(lp_precision prec, int batch, int trans_a, int trans_b, int M, int N, int K, float alpha,
                    const void *A, int lda, long stride_a, const void *B, int ldb, long stride_b, float beta, float *C,
                    int ldc, long stride_c) {
     if (batch == 0 || M == 0 || N == 0) return;
-    if (prec == LP_BF16) {
-        LP_ASSERT(!omp_in_parallel(), "calling a oneDNN GEMM inside a parallel region");
-        entry *e = find_or_create_batch(batch, trans_a, trans_b, M, N, K, alpha, lda, stride_a, ldb, stride_b, beta, ldc,
-                                        stride_c);
-        run_entry(e, A, B, C);
+    if (prec == LP_BF16) { /* a single-threaded primitive with this thread's operands */
+        int tid = omp_get_thread_num();
+        LP_ASSERT(tid < MAX_THREADS, "running more threads than the GEMM cache holds");
+        thread_args *t;
+        entry *e;
+#pragma omp critical(lp_gemm_cache)
+        {
+            e = find_or_create_batch(batch, trans_a, trans_b, M, N, K, alpha, lda, stride_a, ldb, stride_b, beta,
+                                            ldc, stride_c);
+            t = &e->per[tid];
+            if (!t->a) thread_bind(e, t, tid);
+        }
+        DNNL_CHECK(dnnl_memory_set_data_handle(t->a, (void *)A), "binding a matmul operand");
+        DNNL_CHECK(dnnl_memory_set_data_handle(t->b, (void *)B), "binding a matmul operand");
+        DNNL_CHECK(dnnl_memory_set_data_handle(t->c, C), "binding a matmul operand");
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, t->a}, {DNNL_ARG_WEIGHTS, t->b}, {DNNL_ARG_DST, t->c},
+                                   {DNNL_ARG_SCRATCHPAD, t->s}};
+        DNNL_CHECK(dnnl_primitive_execute(e->prim, thread_stream[tid], t->s ? 4 : 3, args), "running a bf16 matmul");
+        DNNL_CHECK(dnnl_stream_wait(thread_stream[tid]), "waiting for a bf16 matmul");
         return;
     }
     /* fp32: one single-threaded sgemm per matrix, the same whatever the thread count (no nested
@@ -273,7 +319,7 @@ lp_packed *lp_gemm_pack(lp_precision prec, int M, int N, int K, const void *W, i
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b, 2, wd, dt, dnnl_format_tag_any), "describing packed weights");
     md_strided(&c, M, N, N, 0, dnnl_f32);
     dnnl_primitive_desc_t pd;
-    dnnl_primitive_t mm = make_matmul(&a, &b, &c, 1.0f, 0.0f, &pd);
+    dnnl_primitive_t mm = make_matmul(&a, &b, &c, 1.0f, 0.0f, 0, &pd);
     p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_destroy(mm);
     dnnl_primitive_desc_destroy(pd);
