@@ -11,8 +11,12 @@
 #   LP_SLURM_DIR   state directory (default /tmp/llamapro-slurm): slurm.conf, logs, spool, sockets.
 #                  Everything the cluster writes lives there, so stop leaves nothing behind.
 #   LP_SLURM_KEEP  set to 1 to keep the state directory (logs) after stop
-#   LP_SLURM_PORT  slurmctld port (default 6917; slurmd uses the next one). Not Slurm's default 6817,
-#                  so a site's own Slurm on this machine is not disturbed.
+#   LP_SLURM_PORT  slurmctld port (slurmd uses the next one). Default: `start` picks a free pair in
+#                  20000-31999 (nothing listening on either; the first candidate derived from the
+#                  state directory, so two clusters rarely even probe the same one), records it in
+#                  $LP_SLURM_DIR/port for stop/status/env, and holds a lock on this script while it
+#                  starts, so two clusters started at once never take the same ports. Never Slurm's
+#                  default 6817: a site's own Slurm on this machine is not disturbed.
 #   LP_SLURM_NODES default for --nodes
 #
 # One node (the default): slurmd runs on this machine under its own hostname, as a plain one-node
@@ -30,13 +34,56 @@
 set -euo pipefail
 LP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 D=${LP_SLURM_DIR:-/tmp/llamapro-slurm}
-PORT=${LP_SLURM_PORT:-6917}
 HOST=$(hostname -s)
-# names and subnet of the multi-node mode, unique per port (two clusters on two ports do not meet)
-NET=10.$(( PORT / 256 % 256 )).$(( PORT % 256 ))
-BR=lpbr$PORT
 say() { echo "local-cluster: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# set_port P: the ports and the names and subnet of the multi-node mode, unique per port (two
+# clusters on two ports do not meet)
+set_port() {
+  PORT=$1
+  NET=10.$(( PORT / 256 % 256 )).$(( PORT % 256 ))
+  BR=lpbr$PORT
+}
+# the cluster's port: LP_SLURM_PORT, else what `start` recorded (stop, status, env)
+set_port "${LP_SLURM_PORT:-$(cat "$D/port" 2>/dev/null || echo 0)}"
+
+# Is TCP port P free on this machine (its network namespace): no socket listening on it? Read from
+# /proc/net/tcp{,6} (state 0A = LISTEN), so nothing beyond the kernel is needed.
+port_free() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  ! awk -v p=":$hex" 'FNR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+# Can cluster number N use port P: P and P+1 free and, for N >= 2 nodes, its bridge name and subnet
+# unused here?
+port_usable() {
+  local p=$1 n=$2 net
+  port_free "$p" && port_free $(( p + 1 )) || return 1
+  [ "$n" = 1 ] && return 0
+  net=10.$(( p / 256 % 256 )).$(( p % 256 ))
+  ! ip link show "lpbr$p" >/dev/null 2>&1 && ! ip -4 -o addr 2>/dev/null | grep -q " $net\." &&
+    ! ip -4 route 2>/dev/null | grep -q "^$net\."
+}
+# choose_port N: LP_SLURM_PORT when set (refused when busy), else the first usable even port from a
+# start derived from the state directory's name. Called with the start lock held.
+choose_port() {
+  local n=$1 h i p
+  if [ -n "${LP_SLURM_PORT:-}" ]; then
+    [[ "$LP_SLURM_PORT" =~ ^[1-9][0-9]*$ ]] && [ "$LP_SLURM_PORT" -lt 65535 ] ||
+      die "LP_SLURM_PORT: expected a port number, got '$LP_SLURM_PORT'"
+    port_usable "$LP_SLURM_PORT" "$n" ||
+      die "port $LP_SLURM_PORT or $((LP_SLURM_PORT + 1)) is in use (another cluster?): unset LP_SLURM_PORT to pick free ones"
+    set_port "$LP_SLURM_PORT"; return 0
+  fi
+  h=$(printf '%s' "$D" | cksum | awk '{print $1}')
+  for i in $(seq 0 5999); do
+    p=$(( 20000 + 2 * ((h + i) % 6000) ))
+    if port_usable "$p" "$n"; then set_port "$p"; return 0; fi
+  done
+  die "no free pair of ports in 20000-31999 (set LP_SLURM_PORT)"
+}
 
 pid_of() { [ -s "$D/$1.pid" ] && cat "$D/$1.pid"; }
 alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
@@ -168,8 +215,14 @@ start() {
   # packages only; building llamapro is not needed to run a cluster
   LP_ENV_FUNCTIONS_ONLY=1 . "$LP_ROOT/slurm/env.sh"
   lp_install_debs $LP_SLURM_DEBS || die "cannot install $LP_SLURM_DEBS"
+  # One start at a time on this machine from port choice until the daemons listen (fd 9, closed
+  # in every daemon so that they do not keep the lock): two clusters never pick the same ports.
+  exec 9< "${BASH_SOURCE[0]}"
+  if command -v flock >/dev/null; then flock -w 300 9 || die "another local cluster has been starting for 5 minutes"; fi
+  choose_port "$n"
   mkdir -p "$D"/{state,spool,log,munge}
   echo "$n" > "$D/nodes"
+  echo "$PORT" > "$D/port"
   runuser -u munge -- test -x "$D" ||
     die "$D is not searchable by the munge user (munged keeps its socket there): chmod o+x it and its parents"
   # munged runs as the munge user, who owns Debian's /etc/munge/munge.key
@@ -181,23 +234,23 @@ start() {
   # from here on a failed start undoes what it made (die exits from inside functions too)
   trap 'rc=$?; [ "$rc" = 0 ] || { say "start failed: removing what it made"; stop >/dev/null || true; }' EXIT
   runuser -u munge -- munged --socket="$D/munge/munge.sock" --pid-file="$D/munge/munged.pid" \
-    --log-file="$D/munge/munged.log" --seed-file="$D/munge/munged.seed" \
+    --log-file="$D/munge/munged.log" --seed-file="$D/munge/munged.seed" 9<&- \
     || die "munged failed to start (log: $D/munge/munged.log)"
   cp "$D/munge/munged.pid" "$D/munged.pid"
   local k names
   if [ "$n" = 1 ]; then
-    slurmctld || die "slurmctld failed to start (log: $D/log/slurmctld.log)"
-    slurmd || die "slurmd failed to start (log: $D/log/slurmd.log)"
+    slurmctld 9<&- || die "slurmctld failed to start (log: $D/log/slurmctld.log)"
+    slurmd 9<&- || die "slurmd failed to start (log: $D/log/slurmd.log)"
     names=$HOST
   else
     net_up "$n" || die "network setup failed"
-    slurmctld || die "slurmctld failed to start (log: $D/log/slurmctld.log)"
+    slurmctld 9<&- || die "slurmctld failed to start (log: $D/log/slurmctld.log)"
     for k in $(seq "$n"); do
       mkdir -p "$D/spool/node$k" "$D/tmp-node$k"
       # nsenter, not `ip netns exec` (which remounts /sys: slurmd then finds no cgroup file system);
       # a new UTS namespace for the hostname, from which slurmd takes its node name
       nsenter --net="/run/netns/lp${PORT}n$k" unshare --uts \
-        sh -c "hostname node$k && exec taskset -c $(cat "$D/cores.node$k") slurmd" ||
+        sh -c "hostname node$k && exec taskset -c $(cat "$D/cores.node$k") slurmd" 9<&- ||
         die "slurmd of node$k failed to start (log: $D/log/slurmd.node$k.log)"
     done
     names=node[1-$n]
@@ -207,7 +260,8 @@ start() {
     idle=$(sinfo -h -t idle -o %D 2>/dev/null | awk '{s += $1} END {print s + 0}')
     if [ "$idle" = "$n" ]; then
       trap - EXIT
-      say "up: $n node(s) $names idle, $(sinfo -h -o %c | head -1) CPUs each (state $D)"; return 0
+      exec 9<&-   # the start lock
+      say "up: $n node(s) $names idle, $(sinfo -h -o %c | head -1) CPUs each, ports $PORT-$((PORT + 1)) (state $D)"; return 0
     fi
     sleep 0.5
   done
