@@ -174,6 +174,12 @@ lp_step() {
     [ -e "$out" ] || lp_die "$name finished but did not write $out"
   elif [ "$rc" = 75 ]; then
     lp_stop_and_requeue "$name"
+  elif [ "$name" != train ] && { [ "$rc" = 143 ] || { [ -n "$LP_STOP" ] && [ "$LP_STOP" != INT ]; }; }; then
+    # the time limit or a preemption: Slurm sends SIGTERM to every process of the job, so a step
+    # that does not checkpoint dies with it (its output is written atomically: none is left).
+    # Like a training step's checkpoint, the requeued job runs it again.
+    LP_STOP=${LP_STOP:-TERM}
+    lp_stop_and_requeue "$name" "stopped by SIG$LP_STOP before it finished (exit $rc); it runs again"
   else
     lp_failed "$name" "$rc"
   fi
@@ -196,11 +202,13 @@ lp_failed() {
     "Finished steps are kept: submitting the job again continues from here."
 }
 
-# After a checkpoint (exit 75) or a signal: under Slurm requeue this job (it restarts at the top
-# and skips the finished steps; training resumes from the checkpoint), outside ask to run again.
+# lp_stop_and_requeue STEP [WHAT]: after a checkpoint (exit 75) or a signal: under Slurm requeue
+# this job (it restarts at the top and skips the finished steps; training resumes from the
+# checkpoint), outside ask to run again. WHAT says what happened to STEP.
 lp_stop_and_requeue() {
   local what="stopped with a checkpoint"
   [ "$1" = train ] || what="stopped after this step (SIG${LP_STOP:-?})"
+  [ -z "${2:-}" ] || what=$2
   if [ -n "${SLURM_JOB_ID:-}" ] && [ "${LP_STOP:-}" != INT ]; then
     lp_say "$1: $what; requeueing job $SLURM_JOB_ID (restart $(( ${SLURM_RESTART_COUNT:-0} + 1 )))"
     scontrol requeue "$SLURM_JOB_ID" || lp_die "scontrol requeue $SLURM_JOB_ID failed: submit the job again to continue"
