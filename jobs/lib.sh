@@ -11,6 +11,7 @@
 #   LP_RANKS, LP_THREADS   outside Slurm: MPI ranks and threads per rank (default: fill the cores)
 #   LP_SRUN_MPI      srun --mpi= plugin (default pmix: Debian's Open MPI is built with PMIx)
 #   LP_COMPARE_RUNS  run directories of the same job to compare in the report (jobs/report.sh)
+#   LP_COMPARE_LABELS  names of this run and of LP_COMPARE_RUNS for the report (e.g. bf16,fp32)
 #   DRY_RUN=1        check instead of training: only the steps the job lists in LP_DRY_RUN_STEPS
 #                    (cheap ones that make training's inputs) run; the others say what they would
 #                    do; training becomes `llamapro train --dry-run` on the job's ranks, and the job
@@ -265,7 +266,8 @@ lp_on_exit() {
 lp_finish() {
   # LP_COMPARE_RUNS="DIR ...": other runs of the job (e.g. another replay share) compared in the report
   # shellcheck disable=SC2086
-  LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" ${LP_COMPARE_RUNS:-} || lp_die "jobs/report.sh $RUN failed"
+  LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" ${LP_COMPARE_RUNS:-} \
+    ${LP_COMPARE_LABELS:+--label "$LP_COMPARE_LABELS"} || lp_die "jobs/report.sh $RUN failed"
   lp_say "done. Report: $(cd "$RUN" && pwd)/report.md"
 }
 
