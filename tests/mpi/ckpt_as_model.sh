@@ -3,7 +3,8 @@
 # followed the links into a file opened with MPI-IO collectively, the other stage did not). Every
 # command runs under `timeout`, so a hang fails the test. The checkpoint must give the weights the
 # run wrote: the first step's loss from it equals the one from the run's final.h5 (every tensor a
-# copy, no links), at pp = 1 and pp = 2; eval and export on 2 ranks read it too.
+# copy, no links), at pp = 1 and pp = 2; eval (2 replicas, and 2 stages) and export on 2 ranks read
+# it too.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 lp_tiny_ini "$T/run.ini" 64 "[data]" "val =" "[batch]" "steps = 2" "[optim]" "lr = 1e-2" \
   "[run]" "eval_every = 0" "ckpt_every = 2"
@@ -33,6 +34,11 @@ timeout 120 "$LLAMAPRO" eval --model "$T/run1/final.h5" --corpus "$T/corpus.h5" 
   || fail "eval of final.h5"
 a=$(grep -o 'loss [0-9.]*' "$T/e_ck.txt"); b=$(grep -o 'loss [0-9.]*' "$T/e_fin.txt")
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "eval of the checkpoint '$a' differs from final.h5 '$b'"
+# eval over 2 pipeline stages: each stage reads its own layers through the links
+timeout 120 "$MPIEXEC" -n 2 --oversubscribe "$LLAMAPRO" eval --pp 2 --model "$CK" --corpus "$T/corpus.h5" --max-tokens 2000 \
+  > "$T/e_pp.txt" 2> "$T/e.log" || fail "eval --pp 2 of the checkpoint (exit $?, 124 = hang): $(tail -3 "$T/e.log")"
+c=$(grep -o 'loss [0-9.]*' "$T/e_pp.txt")
+[ "$c" = "$b" ] || fail "eval --pp 2 of the checkpoint '$c' differs from final.h5 '$b'"
 timeout 120 "$MPIEXEC" -n 2 --oversubscribe "$LLAMAPRO" export --in "$CK" --to h5 "$T/out.h5" > /dev/null 2> "$T/x.log" \
   || fail "export on 2 ranks of the checkpoint (exit $?): $(tail -3 "$T/x.log")"
 h5diff -q "$T/out.h5" "$T/run1/final.h5" /weights /weights || fail "exported checkpoint weights differ from final.h5"
