@@ -7,10 +7,7 @@
 # resumes on tp = 1 within the same tolerance (the biases gathered whole by global name).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 : "${LP_FIXTURES:?run through ctest}"
-export OMP_NUM_THREADS=1
-PY=/usr/bin/python3
-L2="$LP_SOURCE_DIR/tests/mpi/tp_rel_l2.py"
-mpi() { "$MPIEXEC" -q --oversubscribe --bind-to none "$@"; }
+source "$LP_SOURCE_DIR/tests/mpi/tp_common.sh"
 # a corpus of bytes (vocabulary 256 fits the fixtures): the first 40 Brown documents
 gzip -dc "$LP_SOURCE_DIR/inputs/corpora/brown.jsonl.gz" | head -40 > "$T/docs.jsonl"
 "$PY" - "$T/docs.jsonl" "$T/corpus.h5" <<'PY' || fail "writing the byte corpus"
@@ -24,7 +21,6 @@ with h5py.File(sys.argv[2], "w") as f:
     f["splits/train/tokens"] = toks
     f["splits/train/doc_offsets"] = np.cumsum([0] + [len(d) for d in docs]).astype("<u8")
 PY
-source "$LP_SOURCE_DIR/tests/mpi/tp_common.sh"
 for F in qwen2 qwen3; do
   D=$T/$F; mkdir -p "$D"
   run "$LLAMAPRO" import --from hf "$LP_FIXTURES/tiny-$F-hf" --out "$D/base.h5" > /dev/null

@@ -20,10 +20,7 @@
 #     exit 1 with one line naming [parallel] tp and what would work.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 : "${LP_PIPE_CHECK:?run through ctest}"
-export OMP_NUM_THREADS=1
-PY=/usr/bin/python3
-L2="$LP_SOURCE_DIR/tests/mpi/tp_rel_l2.py"
-mpi() { "$MPIEXEC" -q --oversubscribe --bind-to none "$@"; }
+source "$LP_SOURCE_DIR/tests/mpi/tp_common.sh"
 close_steps() { # A.txt B.txt: pipe_check step lines, loss and grad norm within 1e-5 relative
   $PY - "$1" "$2" <<'PYEOF'
 import sys
@@ -35,7 +32,6 @@ for x, y in zip(a, b):
         assert abs(u - v) <= 1e-5 * abs(u), (x, y)
 PYEOF
 }
-source "$LP_SOURCE_DIR/tests/mpi/tp_common.sh"
 
 # 1. the fixture model through pipe_check: world = pp x tp x dp
 pc() { # NAME NP PP M TP
