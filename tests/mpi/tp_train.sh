@@ -4,9 +4,12 @@
 #     final weight within 1e-5 relative L2; a tp rank holds half the gradients and AdamW state;
 #  2. `llamapro train` on a model with 6 heads and 2 kv heads: the same comparisons through the CLI,
 #     and bf16 (packed weight shards) tp = 2 against bf16 tp = 1
-#     (weights within 2e-5 relative L2 per tensor: the zero-initialised w2 of a new block moves by
+#     (weights within 5e-5 relative L2 per tensor: the zero-initialised w2 of a new block moves by
 #     AdamW steps of near-zero gradients, which magnify rounding; a pure reordering at tp = 1,
-#     microbatches 4 x 1 instead of 2 x 2, moves it by 4e-6, tp = 2 by 1.4e-5; losses agree to 1e-9);
+#     microbatches 4 x 1 instead of 2 x 2, moves it by 4e-6, tp = 2 by 1.6e-5 to 2.7e-5 depending on
+#     the last bits of the elementwise kernels (measured: fused kernels with the same math moved
+#     the tp = 1 run by 7.5e-6 and tp = 2 against it to 2.4e-5); a wrong shard is off by O(1);
+#     losses agree to 1e-9);
 #  3. a checkpoint written by pp = 1, tp = 2 resumed by tp = 1 (and one by tp = 1 resumed by pp = 2
 #     x tp = 2) continuing within the tolerance of a straight tp = 1 run;
 #  4. bad layouts (tp not dividing heads / kv heads / hidden_dim, ranks not a multiple of pp x tp)
@@ -83,7 +86,7 @@ for case in "ct2 2 parallel.tp=2" "cp2t2 4 parallel.tp=2 parallel.pp=2" "ct2d2 4
   name=$1 np=$2; shift 2
   mpi -n "$np" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/$name" "$@" 2> "$T/$name.log" || fail "$name: $(tail -3 "$T/$name.log")"
   close_metrics "$T/c1/metrics.jsonl" "$T/$name/metrics.jsonl" 5 || fail "6 heads: $name losses differ from tp = 1"
-  $PY "$L2" "$T/c1/final.h5" "$T/$name/final.h5" 2e-5 || fail "6 heads: $name final weights differ from tp = 1"
+  $PY "$L2" "$T/c1/final.h5" "$T/$name/final.h5" 5e-5 || fail "6 heads: $name final weights differ from tp = 1"
 done
 
 # bf16 GEMMs on packed shards: tp = 2 against tp = 1, both bf16, within 1e-3 (bf16 keeps 8 bits;
@@ -100,12 +103,12 @@ mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" parallel.tp=2 
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" 2> "$T/r21b.log"
 grep -q 'resuming from .*step-3.h5 at step 3' "$T/r21b.log" || fail "tp 2 -> 1: no resume: $(cat "$T/r21b.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r21/metrics.jsonl" 5 || fail "tp 2 -> tp 1 resume: losses differ"
-$PY "$L2" "$T/c1/final.h5" "$T/r21/final.h5" 2e-5 || fail "tp 2 -> tp 1 resume: final weights differ"
+$PY "$L2" "$T/c1/final.h5" "$T/r21/final.h5" 5e-5 || fail "tp 2 -> tp 1 resume: final weights differ"
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r12" batch.steps=3 run.ckpt_every=3 2> /dev/null
 mpi -n 4 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r12" parallel.tp=2 parallel.pp=2 2> "$T/r12.log" \
   || fail "tp 1 -> pp 2 x tp 2: $(tail -3 "$T/r12.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r12/metrics.jsonl" 5 || fail "tp 1 -> pp 2 x tp 2 resume: losses differ"
-$PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 2e-5 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
+$PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 5e-5 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
 
 # 4. bad layouts: exit 1 before any compute, one line from rank 0 saying what would work
 bad() { # NP PATTERN OVERRIDES...
