@@ -211,12 +211,15 @@ lp_stop_and_requeue() {
 }
 
 # lp_eval OUT MODEL CORPUS[:split]: `llamapro eval` with the training run's evaluation settings
-# (the first [run] eval_tokens tokens, windows of [data] seq_len), so the numbers compare with
-# the eval lines of metrics.jsonl. OUT gets the one-line result, written atomically.
+# (the first [run] eval_tokens tokens, windows of [data] seq_len, [run] precision) on its layout
+# ([parallel] pp stages x dp replicas on the job's ranks: a model that needs pp stages to train is
+# evaluated on them too), so the numbers compare with the eval lines of metrics.jsonl. OUT gets
+# the one-line result, written atomically.
 lp_eval() {
   local out=$1 model=$2 corpus=$3
   lp_launch "eval-$(basename "$out" .txt)" "$LP_RANKS" llamapro eval --model "$model" --corpus "$corpus" \
-    --max-tokens "$(lp_cfg run eval_tokens 65536)" --seq-len "$(lp_cfg data seq_len 256)" > "$out.tmp" || return
+    --max-tokens "$(lp_cfg run eval_tokens 65536)" --seq-len "$(lp_cfg data seq_len 256)" \
+    --pp "$(lp_cfg parallel pp 1)" --precision "$(lp_cfg run precision fp32)" > "$out.tmp" || return
   cat "$out.tmp" >> "$RUN/log/eval-$(basename "$out" .txt).log"
   lp_say "$(basename "$out" .txt): $(cat "$out.tmp")"
   grep -Eq '^loss [0-9.]+ ppl [0-9.]+ tokens [0-9]+$' "$out.tmp" ||

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scaling-report.sh DIR - the report of a scaling study (jobs/scaling-study.slurm): for every run in
-# DIR/runs, the measurements (median step of metrics.jsonl after 2 warm-up steps; per stage compute,
-# wait and optimizer time; peak resident memory per stage) beside the prediction of `llamapro plan`
+# DIR/runs, the measurements (median step of metrics.jsonl after 2 warm-up steps; its time split
+# into compute, bubble, point-to-point, all-reduce and optimizer as training measures it (the
+# time_*_s fields, pipeline.h); peak resident memory per stage) beside the prediction of `llamapro plan`
 # for the same layout (one rate calibration for all, the network measured in the run's allocation);
 # strong and weak scaling; the bitwise loss check across node counts; gnuplot figures. Writes
 # DIR/report.md, DIR/*.png and DIR/summary.json. Needs llamapro on PATH (slurm/env.sh), python3
@@ -14,27 +15,48 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 say() { echo "[$(date +%H:%M:%S)] scaling-report: $*" >&2; }
 
-# the prediction of each run
-for d in "$D"/runs/*/; do
-  d=${d%/}
-  [ -e "$d/done" ] || { say "$(basename "$d"): not finished, left out"; continue; }
-  read -r n r pp dp B M G rf part < <($PY -c 'import json,sys; j=json.load(open(sys.argv[1]))
+# the cost model's rates: each run's calibration (jobs/scaling-study.slurm measures them on the run's
+# ranks just before it), and the median per kind of work over the calibrations of every run with
+# the same ranks per core (oversubscribed or not: a rank on a core of its own, or sharing one),
+# which measure the same thing; a single calibration of a few milliseconds swings by +-30% on a
+# busy machine while the runs' steps do not
+$PY - "$D" > "$D/rates.tsv" <<'PY'
+import glob, json, os, re, statistics, sys
+D = sys.argv[1]
+rows = []
+for d in sorted(glob.glob(f"{D}/runs/*/")):
+    if not os.path.exists(d + "done"):
+        continue
+    lay = json.load(open(d + "layout.json"))
+    m = re.search(r"measured GFLOP/s layer fwd ([0-9.]+), in-grad ([0-9.]+), w-grad ([0-9.]+), head ([0-9.]+)/([0-9.]+)/([0-9.]+)",
+                  open(lay["rates"]).read())
+    if not m:
+        sys.exit(f"scaling-report: no rates in {lay['rates']}")
+    rows.append((d.rstrip("/"), lay["oversubscribed"], [float(x) for x in m.groups()]))
+for d, over, r in rows:
+    pool = [x for _, o, x in rows if o == over]
+    med = [statistics.median(x[k] for x in pool) for k in range(6)]
+    print(d, ",".join("%g" % x for x in r), ",".join("%g" % x for x in med), len(pool), sep="\t")
+PY
+while IFS=$'\t' read -r d rr pooled npool; do
+  read -r n r pp dp B G part < <($PY -c 'import json,sys; j=json.load(open(sys.argv[1]))
 # the partition the run used (its memory lines name the layers per stage): predict that one
 st = {}
 for l in open(sys.argv[2]):
     r = json.loads(l)
     if "memory_stage" in r: st[r["memory_stage"]] = r["layers"]
-print(j["nodes"], j["ranks"], j["pp"], j["dp"], j["micro_batch"], j["microbatches"], j["global_batch"], j["rates"],
-      ",".join(str(st[s]) for s in sorted(st)))' "$d/layout.json" "$d/metrics.jsonl")
-  rpn=$(( r / n ))
-  # the cost model's rates measured on the run's own kind of allocation (jobs/scaling-study.slurm)
-  rr=$(sed -n 's/.*measured GFLOP\/s layer fwd \([0-9.]*\), in-grad \([0-9.]*\), w-grad \([0-9.]*\), head \([0-9.]*\)\/\([0-9.]*\)\/\([0-9.]*\).*/\1,\2,\3,\4,\5,\6/p' "$rf")
-  [ -n "$rr" ] || { echo "scaling-report: no rates in $rf" >&2; exit 1; }
+print(j["nodes"], j["ranks"], j["pp"], j["dp"], j["micro_batch"], j["global_batch"], ",".join(str(st[s]) for s in sorted(st)))' \
+    "$d/layout.json" "$d/metrics.jsonl")
   net=()
   [ -s "$D/net-n$n.json" ] && net=(--net "$D/net-n$n.json")
-  llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "$rr" --nodes "$n" --ranks-per-node "$rpn" \
-    --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" --json "$d/plan.json" > "$d/plan.txt"
-done
+  echo "$npool $pooled" > "$d/rates-pooled"
+  for v in plan-own:"$rr" plan:"$pooled"; do
+    llamapro plan --config "$config" model.path="$D/expanded.h5" parallel.partition="$part" --rates "${v#*:}" --nodes "$n" \
+      --ranks-per-node $(( r / n )) --pp "$pp" --micro-batch "$B" --global-batch "$G" --schedules 1f1b "${net[@]}" \
+      --json "$d/${v%%:*}.json" > "$d/${v%%:*}.txt"
+  done
+done < "$D/rates.tsv"
+for d in "$D"/runs/*/; do [ -e "$d/done" ] || say "$(basename "$d"): not finished, left out"; done
 
 $PY - "$D" <<'PY'
 import glob, json, os, statistics, sys
@@ -53,23 +75,35 @@ for d in sorted(glob.glob(f"{D}/runs/*/")):
     tok = lay["global_batch"] * lay["seq_len"]
     meas = steps[2:] if len(steps) > 4 else steps
     dt = [tok / r["tokens_per_s"] for r in meas]
-    comp = [max(a + b + c for a, b, c in zip(r["stage_fwd_s"], r["stage_bin_s"], r["stage_bwt_s"])) for r in meas]
-    # after the pipeline phase the stages meet in the loss and norm collectives: the stage that
-    # finished first waits there, so its opt time holds load imbalance; the last one's does not
-    opt = [min(r["stage_opt_s"]) for r in meas]
-    wait = [t - c - o for t, c, o in zip(dt, comp, opt)]
+    if "time_compute_s" in meas[0]:
+        # training's own split (pipeline.h): the schedule simulated on the measured compute gives
+        # the bubble, the rest of the pipeline phase is messages; the collectives and the optimizer
+        # of the stage that waits for no other
+        part = {k: [r[f"time_{k}_s"] for r in meas] for k in ("compute", "bubble", "p2p", "allreduce", "optim")}
+    else:  # metrics of an older llamapro: wait holds bubble and messages, opt holds the collectives
+        comp = [max(a + b + c for a, b, c in zip(r["stage_fwd_s"], r["stage_bin_s"], r["stage_bwt_s"])) for r in meas]
+        opt = [min(r["stage_opt_s"]) for r in meas]
+        part = dict(compute=comp, bubble=[t - c - o for t, c, o in zip(dt, comp, opt)], p2p=[0.0] * len(meas),
+                    allreduce=opt, optim=[0.0] * len(meas))
+    part = {k: statistics.median(v) for k, v in part.items()}
+    # the step is the slowest rank's wall time: what none of the parts holds (ranks starting the
+    # step apart, the metrics line) is left over
+    other = statistics.median(dt) - sum(part.values())
     [p] = [p for p in map(json.loads, open(d + "plan.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
+    [praw] = [p for p in map(json.loads, open(d + "plan-own.json")) if p["pp"] == lay["pp"] and p["dp"] == lay["dp"]]
+    npool = int(open(d + "rates-pooled").read().split()[0])
     runs.append(dict(
         name=lay["name"], nodes=lay["nodes"], ranks=lay["ranks"], pp=lay["pp"], dp=lay["dp"], G=lay["global_batch"],
         M=lay["microbatches"], B=lay["micro_batch"], over=lay["oversubscribed"], hosts=sorted(set(lay["hosts"])),
         scale="weak" if lay["name"].endswith("-weak") else "strong" if lay["name"].endswith("-strong") else
               ("both" if lay["nodes"] == 1 and not lay["oversubscribed"] else "-"),
-        step=statistics.median(dt), tok_s=statistics.median(tok / t for t in dt), compute=statistics.median(comp),
-        wait=statistics.median(wait), opt=statistics.median(opt), bubble=statistics.median(r["bubble"] for r in meas),
+        step=statistics.median(dt), tok_s=statistics.median(tok / t for t in dt), compute=part["compute"],
+        m_bubble=part["bubble"], p2p=part["p2p"], allreduce=part["allreduce"], optim=part["optim"], other=other,
+        bubble=statistics.median(r["bubble"] for r in meas),
         losses=[r["loss"] for r in steps], n_steps=len(steps),
         mem=[mem[s]["vmhwm_bytes"] for s in sorted(mem)], state=[mem[s]["weights_bytes"] + mem[s]["grads_bytes"] +
              mem[s]["optim_bytes"] + mem[s]["acts_bytes"] for s in sorted(mem)],
-        p_step=p["step_s"], p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
+        p_step=p["step_s"], p_step_raw=praw["step_s"], npool=npool, p_compute=p["compute_s"], p_bubble=p["bubble_s"], p_p2p=p["p2p_s"],
         p_allreduce=p["allreduce_s"], p_optim=p["optim_s"], p_tok_s=p["tokens_per_s"], p_bubble_frac=p["bubble"],
         p_mem=[s["mem_bytes"] for s in p["stages"]]))
 if not runs:
@@ -78,6 +112,7 @@ if not runs:
 def err(p, m): return (p - m) / m
 for r in runs:
     r["step_err"] = err(r["p_step"], r["step"])
+    r["step_err_raw"] = err(r["p_step_raw"], r["step"])
     r["mem_err"] = max((err(p, m) for p, m in zip(r["p_mem"], r["mem"])), key=abs)
     r["time_ok"] = abs(r["step_err"]) <= 0.20
     r["mem_ok"] = abs(r["mem_err"]) <= 0.10
@@ -114,10 +149,11 @@ with open(f"{D}/speedup.dat", "w") as f:
         pts = sorted((r["nodes"], r["speedup"], r["eff"], r["p_speedup"]) for r in runs if not r["over"] and sel(r))
         f.write(f"# {fam}\n" + "".join("%d %.4f %.4f %.4f\n" % p for p in pts) + "\n\n")
 with open(f"{D}/breakdown.dat", "w") as f:
-    f.write("# run m_compute m_wait m_opt p_compute p_bubble p_p2p p_allreduce_optim\n")
+    f.write("# run m_compute m_bubble m_p2p m_allreduce m_optim m_other p_compute p_bubble p_p2p p_allreduce p_optim\n")
     for r in runs:
-        f.write("%s %.5f %.5f %.5f %.5f %.5f %.5f %.5f\n" % (r["name"].replace("-oversubscribed", "-os"), r["compute"], r["wait"],
-                r["opt"], r["p_compute"], r["p_bubble"], r["p_p2p"], r["p_allreduce"] + r["p_optim"]))
+        f.write("%s %.5f %.5f %.5f %.5f %.5f %.5f %.5f %.5f %.5f %.5f %.5f\n" % (
+            r["name"].replace("-oversubscribed", "-os"), r["compute"], r["m_bubble"], r["p2p"], r["allreduce"], r["optim"],
+            max(r["other"], 0.0), r["p_compute"], r["p_bubble"], r["p_p2p"], r["p_allreduce"], r["p_optim"]))
 with open(f"{D}/memory.dat", "w") as f:
     f.write("# run-stage measured_MB predicted_MB\n")
     for r in runs:
@@ -137,6 +173,12 @@ rates = {}
 for r in runs:
     line = [l for l in open(f"{D}/runs/{r['name']}/rates.txt") if "GFLOP/s" in l][0]
     rates[r["name"]] = line.split("GFLOP/s ", 1)[1].split(";")[0]
+for over in (False, True):
+    pooled = [r for r in runs if r["over"] == over]
+    if pooled:
+        x = open(f"{D}/runs/{pooled[0]['name']}/rates-pooled").read().split()[1].split(",")
+        rates["median, " + ("ranks sharing cores" if over else "a core per rank")] = (
+            "layer fwd %s, in-grad %s, w-grad %s, head %s/%s/%s" % tuple(x))
 L = []
 w = L.append
 w("# Scaling study\n")
@@ -158,22 +200,32 @@ for k, j in sorted(net.items()):
     w(f"- `{k}` ({', '.join(j['hosts'])}): {'; '.join(parts)}")
 w("")
 w("## Predicted and measured, side by side\n")
-w("Measured time per step splits into compute (the busiest stage's forward and backward), wait (bubble and messages: "
-  "a rank waiting on a receive cannot tell an idle sender from a slow wire) and all-reduce + optimizer; the prediction "
-  "gives each part.\n")
+w("Measured time per step (seconds, medians) splits as `llamapro plan` predicts it: compute (the busiest stage's "
+  "forward and backward), bubble (what the schedule adds, simulated on the measured per-microbatch compute with free "
+  "messages), p2p (the measured pipeline phase beyond that), all-reduce (the step's collectives: gradients, loss, "
+  "norm) and optimizer (norm and AdamW); m = measured, p = predicted. Whatever the step's wall time holds beyond these "
+  "(ranks starting a step apart) is the grey top of the measured bars.\n")
 w("| run | nodes | pp x dp | global batch (M) | tokens/s | step measured | step predicted | error | compute m / p | "
-  "wait m / bubble + p2p p | all-reduce + optim m / p | peak MB per stage measured | predicted | memory error |")
-w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  "bubble m / p | p2p m / p | all-reduce m / p | optimizer m / p | peak MB per stage measured | predicted | memory error | "
+  "calibrations pooled | step predicted, the run's own calibration | error |")
+w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
-    w("| %s%s | %d | %d x %d | %d (%d) | %.0f | %.4f s | %.4f s | %+.1f%% %s | %.4f / %.4f | %.4f / %.4f + %.4f | %.4f / %.4f | %s | %s | %+.1f%% %s |" % (
+    w("| %s%s | %d | %d x %d | %d (%d) | %.0f | %.4f s | %.4f s | %+.1f%% %s | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %.4f / %.4f | %s | %s | %+.1f%% %s |" % (
         r["name"], " (oversubscribed)" if r["over"] else "", r["nodes"], r["pp"], r["dp"], r["G"], r["M"], r["tok_s"],
         r["step"], r["p_step"], 100 * r["step_err"], "ok" if r["time_ok"] else "**miss**", r["compute"], r["p_compute"],
-        r["wait"], r["p_bubble"], r["p_p2p"], r["opt"], r["p_allreduce"] + r["p_optim"],
+        r["m_bubble"], r["p_bubble"], r["p2p"], r["p_p2p"], r["allreduce"], r["p_allreduce"], r["optim"], r["p_optim"],
         ", ".join("%.1f" % (m / 1e6) for m in r["mem"]), ", ".join("%.1f" % (p / 1e6) for p in r["p_mem"]),
-        100 * r["mem_err"], "ok" if r["mem_ok"] else "**miss**"))
+        100 * r["mem_err"], "ok" if r["mem_ok"] else "**miss**") +
+      " %d | %.4f s | %+.1f%% |" % (r["npool"], r["p_step_raw"], 100 * r["step_err_raw"]))
 nt = sum(r["time_ok"] for r in runs)
+nr = sum(abs(r["step_err_raw"]) <= 0.20 for r in runs)
 nm = sum(r["mem_ok"] for r in runs)
-w(f"\nStep time within 20%: {nt} of {len(runs)} runs; peak memory per rank within 10%: {nm} of {len(runs)} runs.\n")
+w(f"\nStep time within 20%: {nt} of {len(runs)} runs ({nr} with each run's own calibration alone); peak memory per rank "
+  f"within 10%: {nm} of {len(runs)} runs.\n")
+w("The predictions use, per kind of work, the median of the calibrations made before every run with the same ranks per "
+  "core (a core per rank, or shared): they measure the same thing, and one calibration (a few milliseconds of one "
+  "layer) swings by tens of percent on a busy machine while the runs' steps do not. The prediction from each run's "
+  "own calibration alone is in the last columns.\n")
 w("## Scaling\n")
 w("Speedup = tokens/s over the 1-node run (one rank per core); efficiency = speedup / nodes. Strong scaling keeps the "
   "global batch; weak scaling multiplies it by the node count. Oversubscribed runs are left out.\n")
@@ -234,22 +286,20 @@ D = sys.argv[1]
 rows = [l.split() for l in open(f"{D}/breakdown.dat") if not l.startswith("#")]
 with open(f"{D}/breakdown.gp", "w") as g:
     g.write(f'set terminal pngcairo size 1000,560 font "sans,10"\nset output "{D}/breakdown.png"\n'
-            'set title "Time per step per run: measured (left) and predicted (right)"\nset ylabel "seconds"\n'
+            'set title "Time per step per run: measured (left) and predicted (right), stacked"\nset ylabel "seconds"\n'
             'set style fill solid 0.85 border -1\nset boxwidth 0.35\nset grid ytics\nset key top left\nset xtics rotate by -30\n'
             f'set xrange [-0.6:{len(rows) - 0.4}]\nset yrange [0:*]\n')
     g.write("set xtics (" + ", ".join('"%s" %d' % (r[0], i) for i, r in enumerate(rows)) + ")\n")
-    m = lambda i, k: sum(float(x) for x in rows[i][1:1 + k])
-    p = lambda i, k: sum(float(x) for x in rows[i][4:4 + k])
-    # draw measured: total (opt on top), then compute+wait, then compute
-    g.write("$M << EOD\n" + "".join("%d %s %s %s\n" % (i, m(i, 3), m(i, 2), m(i, 1)) for i in range(len(rows))) + "EOD\n")
-    g.write("$P << EOD\n" + "".join("%d %s %s %s %s\n" % (i, p(i, 4), p(i, 3), p(i, 2), p(i, 1)) for i in range(len(rows))) + "EOD\n")
-    g.write('plot $M using ($1-0.2):2:(0.35) with boxes lc rgb "#50a050" title "all-reduce + optimizer", '
-            '$M using ($1-0.2):3:(0.35) with boxes lc rgb "#f0a030" title "measured wait (bubble + p2p)", '
-            '$M using ($1-0.2):4:(0.35) with boxes lc rgb "#3b7dd8" title "compute", '
-            '$P using ($1+0.2):2:(0.35) with boxes lc rgb "#50a050" notitle, '
-            '$P using ($1+0.2):3:(0.35) with boxes lc rgb "#d05050" title "predicted p2p", '
-            '$P using ($1+0.2):4:(0.35) with boxes lc rgb "#f8d070" title "predicted bubble", '
-            '$P using ($1+0.2):5:(0.35) with boxes lc rgb "#3b7dd8" notitle\n')
+    # cumulative sums, drawn tallest first so that each part stays visible: measured columns 1-6
+    # (compute, bubble, p2p, all-reduce, optimizer, other), predicted 7-11
+    kinds = [("compute", "#3b7dd8"), ("bubble", "#f8d070"), ("p2p", "#d05050"), ("all-reduce", "#50a050"),
+             ("optimizer", "#9060c0"), ("other (measured only)", "#b0b0b0")]
+    cum = lambda i, first, k: sum(float(x) for x in rows[i][first:first + k])
+    g.write("$M << EOD\n" + "".join("%d %s\n" % (i, " ".join(str(cum(i, 1, k)) for k in range(6, 0, -1))) for i in range(len(rows))) + "EOD\n")
+    g.write("$P << EOD\n" + "".join("%d %s\n" % (i, " ".join(str(cum(i, 7, k)) for k in range(5, 0, -1))) for i in range(len(rows))) + "EOD\n")
+    plots = ['$M using ($1-0.2):%d:(0.35) with boxes lc rgb "%s" title "%s"' % (2 + j, kinds[5 - j][1], kinds[5 - j][0]) for j in range(6)]
+    plots += ['$P using ($1+0.2):%d:(0.35) with boxes lc rgb "%s" notitle' % (2 + j, kinds[4 - j][1]) for j in range(5)]
+    g.write("plot " + ", ".join(plots) + "\n")
 mem = [l.split() for l in open(f"{D}/memory.dat") if not l.startswith("#")]
 with open(f"{D}/memory.gp", "w") as g:
     g.write(f'set terminal pngcairo size 1000,560 font "sans,10"\nset output "{D}/memory.png"\n'

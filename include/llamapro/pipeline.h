@@ -37,9 +37,11 @@
 #include "llamapro/partition.h"
 
 /* Seconds of one step on one stage, by kind. */
-enum { LP_T_FWD, LP_T_BIN, LP_T_BWT, LP_T_WAIT, LP_T_OPT, LP_T_IDLE, LP_T_PIPE, LP_T_N };
+enum { LP_T_FWD, LP_T_BIN, LP_T_BWT, LP_T_WAIT, LP_T_OPT, LP_T_IDLE, LP_T_PIPE, LP_T_AR, LP_T_N };
 /* names for metrics: forward, input gradient, weight gradient, waiting on send/receive, gradient
- * all-reduce + norm + AdamW, the rest of the step, the pipeline phase (first forward to last send) */
+ * norm + AdamW (the optimizer's own work), the rest of the step, the pipeline phase (first forward
+ * to last send), the step's collectives after it (gradient all-reduce, loss, norm and finite-weight
+ * agreement: waiting for the other ranks included) */
 extern const char *const lp_time_names[LP_T_N];
 
 typedef struct {
@@ -88,14 +90,29 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
 /* lp_evaluate through the stages: forward only, windows spread over replicas, the loss computed
  * on the last stage and broadcast; every rank returns the same result. Collective over world. */
 lp_eval_result lp_pipe_evaluate(lp_pipe *p, const char *path, const char *split, int seq_len, uint64_t max_tokens);
+/* The same for a stage set up without training state (`llamapro eval`): model m holds st's layers
+ * (st->l0..l1, embedding and head as st says), a holds activations for its layers (a->B x a->T,
+ * T >= seq_len). Window w (of seq_len + 1 tokens, neighbours sharing one) goes to replica
+ * w mod dp, a->B x a->T / seq_len windows a pass, in window order; stage s receives a pass's
+ * activations from s - 1 and sends its output to s + 1 (blocking: stage s computes pass k + 1
+ * while s + 1 computes pass k). pp = 1 is the whole model on every rank. Collective over the
+ * world; every rank returns the same result. */
+lp_eval_result lp_stage_evaluate(const lp_model *m, lp_acts *a, const lp_layout *ly, const lp_stage_plan *st, const char *path,
+                                 const char *split, int seq_len, uint64_t max_tokens);
 
 /* Bytes this stage holds: weights, gradients, optimizer state, activations (with message
  * buffers). */
 void lp_pipe_bytes(const lp_pipe *p, size_t *weights, size_t *grads, size_t *optim, size_t *acts);
 
 /* The last step's per-stage timings as extra JSON fields for the metrics step line, starting with
- * ", ": "bubble" (measured), "bubble_pred" (cost model), and per-stage arrays "stage_fwd_s",
- * "stage_bin_s", "stage_bwt_s", "stage_wait_s", "stage_opt_s", "stage_idle_s". Local. */
+ * ", ": "bubble" (measured), "bubble_pred" (cost model), per-stage arrays "stage_fwd_s",
+ * "stage_bin_s", "stage_bwt_s", "stage_wait_s", "stage_opt_s", "stage_allreduce_s",
+ * "stage_idle_s", and the step's time split as `llamapro plan` predicts it (plan.h):
+ * "time_compute_s" (the busiest stage's forward and backward), "time_bubble_s" (what the schedule
+ * adds with the measured per-microbatch times and free messages: lp_schedule_bubble), "time_p2p_s"
+ * (the measured pipeline phase beyond that: messages), "time_allreduce_s" and "time_optim_s" (of
+ * the stage whose pipeline phase ended last: it waits for no other stage in the collectives).
+ * Local. */
 void lp_pipe_metrics_json(const lp_pipe *p, char *buf, size_t n);
 
 /* Memory of every stage of replica 0: bytes of weights, gradients, optimizer state, activations

@@ -49,6 +49,14 @@ double lp_allreduce_seconds(lp_link link, double bytes, int ranks);
  * file did not measure (one node: no "inter") keeps its value. User error naming the file. */
 void lp_net_read_json(lp_net *net, const char *path);
 
+/* Resident memory of a llamapro rank besides model state and activations (MPI, libraries, I/O
+ * buffers), measured here for `llamapro train` (34 MB before libdnnl was linked). */
+#define LP_RUNTIME_BYTES 41e6
+
+/* Bytes of memory of this node: `given` when > 0, else the Slurm allocation's limit
+ * (SLURM_MEM_PER_NODE), else the physical memory. */
+double lp_node_memory_bytes(double given);
+
 typedef struct {
     int ranks_per_node;       /* MPI ranks on a node (each with cores / ranks_per_node threads) */
     double mem_bytes;         /* memory of a node */

@@ -158,7 +158,7 @@ int lp_cmd_plan(int argc, char **argv) {
     const char *config = NULL, *net_file = NULL, *json = NULL;
     int expand = 0, nodes[MAX_LIST] = {1}, n_nodes = 1, rpn = 1, threads = 0, pps[MAX_LIST], n_pp = 0, tps[MAX_LIST] = {1}, n_tp = 1, mbs[MAX_LIST],
         n_mb = 0, G = 0, weak = 0, scheds[2] = {LP_SCHED_1F1B, LP_SCHED_GPIPE}, n_sched = 2, top = 5, detail = 0, o;
-    double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = 41e6; /* 34 before libdnnl was linked */
+    double gflops = 0, mem_bw = 10e9, node_mem = 0, runtime = LP_RUNTIME_BYTES;
     lp_net net = {.inter = {20e-6, 1e9}, .intra = {1e-6, 5e9}};
     double lat = 0, bw = 0, ilat = 0, ibw = 0, rates[6] = {0};
     while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {

@@ -9,10 +9,11 @@
 #define TAG_EVAL 30001 /* apart from the step's tags (< 30000) */
 
 lp_eval_result lp_pipe_evaluate(lp_pipe *p, const char *path, const char *split, int seq_len, uint64_t max_tokens) {
-    const lp_layout *ly = p->ly;
-    const lp_stage_plan *st = p->plan;
-    lp_model *m = p->m;
-    lp_acts *a = &p->acts[0];
+    return lp_stage_evaluate(p->m, &p->acts[0], p->ly, p->plan, path, split, seq_len, max_tokens);
+}
+
+lp_eval_result lp_stage_evaluate(const lp_model *m, lp_acts *a, const lp_layout *ly, const lp_stage_plan *st, const char *path,
+                                 const char *split, int seq_len, uint64_t max_tokens) {
     int T = seq_len, B = a->B * a->T / seq_len, C = m->cfg.dim;
     LP_ASSERT(T <= a->T && B >= 1, "evaluating with sequences longer than the stage's buffers");
     /* every rank opens the split for its length (same windows everywhere); only the embedding and

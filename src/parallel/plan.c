@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "llamapro/check.h"
 
@@ -46,6 +47,13 @@ void lp_net_read_json(lp_net *net, const char *path) {
     int got = read_link(&net->inter, root, "inter", path) + read_link(&net->intra, root, "intra", path);
     cJSON_Delete(root);
     if (!got) lp_user_error("%s: neither \"inter\" nor \"intra\" link measured (expected llamapro bench --network --json output)", path);
+}
+
+double lp_node_memory_bytes(double given) {
+    if (given > 0) return given;
+    const char *s = getenv("SLURM_MEM_PER_NODE"); /* MB */
+    if (s && atof(s) > 0) return atof(s) * 1e6;
+    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 }
 
 static int node_of(int rank, int rpn) { return rank / rpn; }

@@ -7,7 +7,7 @@
 #include "llamapro/pipeline.h"
 #include "llamapro/tp.h"
 
-const char *const lp_time_names[LP_T_N] = {"fwd", "bin", "bwt", "wait", "opt", "idle", "pipe"};
+const char *const lp_time_names[LP_T_N] = {"fwd", "bin", "bwt", "wait", "opt", "idle", "pipe", "allreduce"};
 
 /* Tags keep activations (even) and gradients (odd) apart; at most K < 15000 receives of either
  * kind are posted at once, so wrapping at 30000 never confuses two microbatches. */
@@ -217,9 +217,11 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
     double stats[2] = {loss_sum, (double)count_sum};
     if (ly->dp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, stats, 2, MPI_DOUBLE, MPI_SUM, ly->dp_comm), "all-reducing the loss");
     if (ly->pp > 1) LP_CHECK_MPI(MPI_Bcast(stats, 2, MPI_DOUBLE, ly->pp - 1, ly->pipe), "broadcasting the loss");
+    p->times[LP_T_AR] = MPI_Wtime() - t1; /* collectives: the gradient all-reduce and the loss */
     /* per tensor, gathered by table index (each held by one stage: adding zeros is exact), then
      * summed in table order: the bits of lp_grad_sqnorm on one stage */
     for (int i = 0; i < m->n_tensors; i++) p->sq[i] = lp_tensor_grad_sqnorm(&m->tensors[i]);
+    double tb = MPI_Wtime();
     if (ly->pp > 1)
         LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p->sq, m->n_tensors, MPI_DOUBLE, MPI_SUM, ly->pipe), "all-reducing gradient norms");
     if (ly->tp > 1) { /* shards add up; replicated tensors (norms, embedding, head) count once */
@@ -228,6 +230,7 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
         LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p->sq, m->n_tensors, MPI_DOUBLE, MPI_SUM, ly->tp_comm),
                      "all-reducing gradient norms over tensor-parallel shards");
     }
+    p->times[LP_T_AR] += MPI_Wtime() - tb;
     double sq = 0;
     for (int i = 0; i < m->n_tensors; i++) sq += p->sq[i];
     double norm = sqrt(sq);
@@ -240,16 +243,18 @@ double lp_pipe_step(lp_pipe *p, const int *windows, double lr, double *grad_norm
     } else {
         int bad = !lp_adamw_step(&p->opt, lr, lp_clip_factor(norm, p->clip));
         lp_model_sync_forms(m); /* the trainable layers' bf16 forms follow the masters */
+        tb = MPI_Wtime();
         /* each stage updated its own tensors; replicas hold the same weights, but agree anyway */
         if (ly->pp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->pipe), "agreeing on finite weights");
         if (ly->dp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->dp_comm), "agreeing on finite weights");
         if (ly->tp > 1) LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, ly->tp_comm), "agreeing on finite weights");
+        p->times[LP_T_AR] += MPI_Wtime() - tb;
         if (bad) p->status = LP_STEP_NONFINITE_WEIGHTS;
     }
     double t2 = MPI_Wtime();
-    p->times[LP_T_OPT] = t2 - t1;
+    p->times[LP_T_OPT] = t2 - t1 - p->times[LP_T_AR];
     p->times[LP_T_IDLE] = (t2 - t0) - p->times[LP_T_FWD] - p->times[LP_T_BIN] - p->times[LP_T_BWT] - p->times[LP_T_WAIT] -
-                          p->times[LP_T_OPT];
+                          p->times[LP_T_OPT] - p->times[LP_T_AR];
     LP_CHECK_MPI(MPI_Allgather(p->times, LP_T_N, MPI_DOUBLE, p->all_times, LP_T_N, MPI_DOUBLE, ly->pipe),
                  "gathering stage timings");
     double busy = 0, span = 0;

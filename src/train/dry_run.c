@@ -106,13 +106,6 @@ static void check_run_dir(problems *p, const char *dir, lp_comm *c) {
         SAY("dry run: run dir %s: writable%s\n", dir, strcmp(buf, dir) ? " (will be created)" : "");
 }
 
-static double node_memory(const lp_dry_run_opts *o) {
-    if (o->node_mem > 0) return o->node_mem;
-    const char *s = getenv("SLURM_MEM_PER_NODE"); /* MB, the allocation's limit */
-    if (s && atof(s) > 0) return atof(s) * 1e6;
-    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-}
-
 int lp_train_dry_run(const lp_run_config *rc, const char *source, const lp_dry_run_opts *o, lp_comm *c) {
     problems p = {0, c->rank == 0};
     int T = rc->seq_len, ranks = o->ranks > 0 ? o->ranks : c->size;
@@ -179,7 +172,7 @@ int lp_train_dry_run(const lp_run_config *rc, const char *source, const lp_dry_r
     if (have_model && pp <= m.cfg.n_layers && lp_schedule_parse(rc->pp_schedule) >= 0) {
         int rpn = o->ranks_per_node > 0 ? o->ranks_per_node : o->ranks > 0 ? ranks : c->local_size;
         if (rpn > ranks) rpn = ranks;
-        double mem = node_memory(o);
+        double mem = lp_node_memory_bytes(o->node_mem);
         /* plan lays out pp x dp ranks on whole nodes; a rank's memory does not depend on how */
         int world = pp * dp, per = world % rpn ? world : rpn;
         lp_node node = {.ranks_per_node = per, .mem_bytes = mem, .rates = lp_cost_rates_flops(), .mem_bw_Bps = 10e9,

@@ -1,4 +1,4 @@
-/* evaluate.c - corpus loss over ranks (see evaluate.h). */
+/* evaluate.c - corpus loss over pipeline stages and replicas (see evaluate.h). */
 #include "llamapro/evaluate.h"
 
 #include <math.h>
@@ -6,63 +6,92 @@
 
 #include "llamapro/check.h"
 #include "llamapro/corpus.h"
+#include "llamapro/model_file.h"
+#include "llamapro/partition.h"
+#include "llamapro/pipeline.h"
+#include "llamapro/plan.h"
 #include "llamapro/tokenizer.h"
 
-/* Summed loss and counted positions of n windows of T+1 tokens, a->B at a time (forward only). */
-static void eval_windows(const lp_model *m, lp_acts *a, const int *windows, int n, int T, int *tokens, int *targets,
-                         double *sum, long *count) {
-    *sum = 0;
-    *count = 0;
-    for (int s0 = 0; s0 < n; s0 += a->B) {
-        int b = n - s0 < a->B ? n - s0 : a->B;
-        for (int s = 0; s < b; s++) {
-            const int *w = windows + (size_t)(s0 + s) * (T + 1);
-            memcpy(tokens + (size_t)s * T, w, sizeof(int) * T);
-            memcpy(targets + (size_t)s * T, w + 1, sizeof(int) * T);
-        }
-        long c = 0;
-        *sum += lp_forward(m, a, tokens, targets, b, T, &c);
-        *count += c;
+/* Plan pp stages of forward-only evaluation; returns the largest stage's bytes with the runtime. */
+static double plan_eval(lp_partition *part, const lp_model *skel, int pp, int B, int T, const char *partition,
+                        const char *source) {
+    /* one pass in flight, no backward: the partitioner balances forward FLOPs (rates NULL) */
+    lp_partition_plan(part, skel, pp, B, T, 1, LP_SCHED_GPIPE, NULL, partition, source);
+    double worst = 0;
+    for (int s = 0; s < pp; s++) {
+        const lp_stage_plan *st = &part->st[s];
+        double b = (double)(st->weight_bytes + st->grad_bytes + st->optim_bytes + st->act_bytes) + LP_RUNTIME_BYTES;
+        if (b > worst) worst = b;
     }
+    return worst;
 }
 
-lp_eval_result lp_evaluate(const lp_model *m, lp_acts *acts, const char *path, const char *split,
-                           int seq_len, uint64_t max_tokens, MPI_Comm comm) {
-    int rank, size;
-    LP_CHECK_MPI(MPI_Comm_rank(comm, &rank), "evaluating");
-    LP_CHECK_MPI(MPI_Comm_size(comm, &size), "evaluating");
-    lp_corpus *c = lp_corpus_open(path, split);
-    uint64_t n = lp_corpus_n_tokens(c);
-    if (max_tokens && max_tokens < n) n = max_tokens;
-    uint64_t W = n > (uint64_t)seq_len ? (n - 1) / (uint64_t)seq_len : 0;
-    if (W == 0) lp_user_error("%s:%s: %llu tokens, too few for one evaluation window of %d", path, split,
-                              (unsigned long long)n, seq_len + 1);
-    int B = acts->B;
-    int *win = lp_calloc((size_t)B * (seq_len + 1), sizeof(int), "allocating evaluation windows");
-    int *tok = lp_calloc((size_t)B * seq_len, sizeof(int), "allocating evaluation windows");
-    int *tgt = lp_calloc((size_t)B * seq_len, sizeof(int), "allocating evaluation windows");
-    double sum = 0;
-    long count = 0;
-    int filled = 0;
-    for (uint64_t w = (uint64_t)rank; w < W; w += (uint64_t)size) {
-        lp_corpus_read(c, w * (uint64_t)seq_len, (size_t)seq_len + 1, win + (size_t)filled * (seq_len + 1));
-        if (++filled == B || w + (uint64_t)size >= W) {
-            double s;
-            long k;
-            eval_windows(m, acts, win, filled, seq_len, tok, tgt, &s, &k);
-            sum += s;
-            count += k;
-            filled = 0;
+int lp_eval_choose_pp(const lp_model *skel, int B, int T, int world, int ranks_per_node, double node_mem, double *stage_bytes) {
+    double bytes = 0;
+    for (int pp = 1; pp <= world && pp <= skel->cfg.n_layers; pp++) {
+        if (world % pp) continue;
+        lp_partition part;
+        bytes = plan_eval(&part, skel, pp, B, T, NULL, "eval");
+        lp_partition_free(&part);
+        if (bytes * ranks_per_node <= node_mem) {
+            if (stage_bytes) *stage_bytes = bytes;
+            return pp;
         }
     }
-    double stats[2] = {sum, (double)count};
-    LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, stats, 2, MPI_DOUBLE, MPI_SUM, comm), "reducing evaluation loss");
-    lp_free(win);
-    lp_free(tok);
-    lp_free(tgt);
-    lp_corpus_close(c);
-    lp_eval_result r = {.loss = stats[0] / stats[1], .tokens = (long)stats[1]};
-    r.ppl = exp(r.loss);
+    if (stage_bytes) *stage_bytes = bytes;
+    return 0;
+}
+
+lp_eval_result lp_evaluate_model(const char *model, const lp_eval_layout *L, const char *path, const char *split,
+                                 uint64_t max_tokens, lp_comm *c) {
+    lp_model skel; /* records only: the layout is planned on every rank before anything is loaded */
+    lp_model_load_range(&skel, model, c->world, 0, 0, 0, 0);
+    lp_check_corpus_fits_model(&skel, path, split, "--corpus");
+    lp_corpus_check_ids(path, split, skel.cfg.vocab_size, c->world); /* ids index the embedding */
+    skel.precision = (lp_precision)L->precision; /* the weight bytes the plan counts; nothing is held */
+    int nl = skel.cfg.n_layers, pp = L->pp, rpn = c->local_size, B = L->B, T = L->T ? L->T : skel.cfg.max_seq_len;
+    if (T > skel.cfg.max_seq_len)
+        lp_user_error_all("--seq-len %d exceeds the model's max_seq_len %d", T, skel.cfg.max_seq_len);
+    double node_mem = lp_node_memory_bytes(L->node_mem), need = 0;
+    char how[160] = "";
+    if (pp == 0) {
+        pp = lp_eval_choose_pp(&skel, B, T, c->size, rpn, node_mem, &need);
+        if (!pp)
+            lp_user_error_all("eval: %s does not fit: its largest pipeline stage needs %.1f MB per rank x %d ranks per node "
+                              "> the node's %.1f MB at every pp dividing the %d ranks (expected more ranks, a smaller "
+                              "--batch or --seq-len, or --precision bf16)", model, need * 1e-6, rpn, node_mem * 1e-6, c->size);
+        snprintf(how, sizeof how, " (chosen: the fewest stages fitting %.1f MB per rank = %.1f MB / %d ranks per node)",
+                 node_mem / rpn * 1e-6, node_mem * 1e-6, rpn);
+    }
+    if (pp > nl)
+        lp_user_error_all("%s: %d stages exceed the %d layers of %s (expected at most %d: every stage holds a layer)", L->pp_name, pp,
+                          nl, model, nl);
+    if (c->size % pp)
+        lp_user_error_all("%s: %d stages do not divide the %d MPI ranks (expected ranks = pp x dp: pp a divisor of %d, "
+                          "or a multiple of %d ranks)", L->pp_name, pp, c->size, c->size, pp);
+    lp_layout ly;
+    lp_layout_init(&ly, c->world, pp, L->source);
+    lp_partition part;
+    need = plan_eval(&part, &skel, pp, B, T, L->partition, L->source);
+    lp_model_free(&skel);
+    const lp_stage_plan *st = &part.st[ly.stage];
+    char split_s[128] = "";
+    for (int s = 0, n = 0; s < pp && n < (int)sizeof split_s - 12; s++)
+        n += snprintf(split_s + n, sizeof split_s - (size_t)n, "%s%d", s ? "," : "", part.st[s].l1 - part.st[s].l0);
+    lp_info("eval: %d ranks = pp %d x dp %d%s; layers per stage %s; planned %.3f MB per rank (largest stage: weights, "
+            "activations, runtime)", c->size, pp, ly.dp, how, split_s, need * 1e-6);
+    lp_model m;
+    lp_model_load_range(&m, model, c->world, st->l0, st->l1, st->embed, st->head);
+    /* all layers are frozen here: bf16 keeps only their packed forward forms */
+    lp_model_set_precision(&m, (lp_precision)L->precision, B * T);
+    lp_model_release_frozen(&m);
+    lp_acts a;
+    lp_acts_alloc(&a, &m, B, T);
+    lp_eval_result r = lp_stage_evaluate(&m, &a, &ly, st, path, split, T, max_tokens);
+    lp_acts_free(&a);
+    lp_model_free(&m);
+    lp_partition_free(&part);
+    lp_layout_free(&ly);
     return r;
 }
 
