@@ -5,3 +5,4 @@ list(APPEND LP_TEST_ENV "LP_TP_PBLAS=$<TARGET_FILE:tp_pblas>")
 
 lp_script_test(tp_train mpi 4)
 lp_script_test(tp_pblas mpi 2)
+lp_script_test(tp_family mpi 4)

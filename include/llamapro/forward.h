@@ -72,7 +72,8 @@ void lp_acts_free(lp_acts *a);
 /* Bytes held by the activation buffers (borrowed scratch not counted). */
 size_t lp_acts_bytes(const lp_acts *a, const lp_model *m);
 /* Bytes lp_acts_alloc would take for layers [l0, l1) (+ head) with first backward layer
- * first_bwd, with or without backward scratch; for planning before anything is allocated. */
+ * first_bwd, with or without backward scratch; for planning before anything is allocated. A
+ * tensor-parallel rank's buffers: c = lp_tp_config (tp_shard.h). */
 size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int head, int first_bwd, int scratch);
 /* Whether a holder of layers [l0, l1) (+ head) runs any backward: some layer >= first_bwd, or a
  * trainable head tensor. */

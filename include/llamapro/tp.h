@@ -5,7 +5,10 @@
  *     [r KV/tp, (r+1) KV/tp) (the kv heads its query heads read: group = H/KV is unchanged), so
  *     wq, wk, wv keep those row blocks and wo the matching input columns;
  *   MLP by the hidden dimension: w1 and w3 keep rows [r F/tp, (r+1) F/tp), w2 those input columns;
- *   attn_norm, mlp_norm, the embedding, the final norm and the LM head are replicated.
+ *   q/k/v biases (Qwen2) go with their heads;
+ *   attn_norm, mlp_norm, the per-head q/k norms (Qwen3: one head_dim vector shared by all heads;
+ *   each rank's gradient covers its heads, summed over the group once a step), the embedding, the
+ *   final norm and the LM head are replicated.
  * A rank's layer block has the layout of model.h with H/tp, KV/tp, F/tp in place of H, KV, F
  * (lp_tp_layer_offset); gradients and AdamW moments follow the same shards, so a rank holds about
  * 1/tp of each block's weights, gradients and optimizer state. The tensor table's data, grad and

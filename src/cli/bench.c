@@ -128,9 +128,9 @@ int lp_cmd_bench(int argc, char **argv) {
     double *dt = lp_calloc((size_t)steps, sizeof(double), "allocating step timings");
     double *sorted = lp_calloc((size_t)steps, sizeof(double), "allocating step timings");
     double *phase = lp_calloc((size_t)e.ly.pp * LP_T_N, sizeof(double), "allocating phase timings");
-    double gn, loss = 0, gemm0 = 0, att0 = 0;
+    double gn, loss = 0, gemm0 = 0, att0 = 0, tp0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        if (s == warmup) gemm0 = lp_gemm_seconds(), att0 = lp_attention_seconds();
+        if (s == warmup) gemm0 = lp_gemm_seconds(), att0 = lp_attention_seconds(), tp0 = lp_tp_allreduce_seconds();
         double lr = lp_lr_at(s, rc.steps, rc.warmup_steps, rc.lr, rc.min_lr, rc.schedule), el;
         loss = lp_engine_step(&e, s, lr, &gn, &el);
         if (s >= warmup) {
@@ -163,7 +163,8 @@ int lp_cmd_bench(int argc, char **argv) {
                ceil_end);
         printf("bench: per step (mean of %d, slowest stage):", steps);
         for (int i = 0; i < N_PHASES; i++) printf(" %s %.3f s%s", phase_name[i], ph[i], i + 1 < N_PHASES ? "," : "\n");
-        double t_opt = phase[LP_T_OPT] / steps, t_comm = phase[LP_T_WAIT] / steps;
+        /* communication: waiting for other stages, and the tensor-parallel all-reduces */
+        double t_opt = phase[LP_T_OPT] / steps, t_comm = phase[LP_T_WAIT] / steps + (lp_tp_allreduce_seconds() - tp0) / steps;
         double t_all = 0;
         for (int i = 0; i < LP_T_PIPE; i++) t_all += phase[i] / steps; /* LP_T_PIPE overlaps the others */
         double t_elt = t_all - t_gemm - t_att - t_opt - t_comm;

@@ -5,6 +5,7 @@
 #include "llamapro/check.h"
 #include "llamapro/forward.h"
 #include "llamapro/kernels.h"
+#include "llamapro/tp_shard.h"
 
 #define F32(n, what) lp_calloc((size_t)(n), sizeof(float), what)
 #define BF16(n, what) lp_calloc((size_t)(n), sizeof(lp_bf16), what)
@@ -77,7 +78,8 @@ size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int 
 }
 
 void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_acts *scratch) {
-    const lp_config *c = &m->cfg;
+    lp_config shard = lp_tp_config(&m->cfg, lp_tp_size(m->tp)); /* a tp rank's heads and hidden units */
+    const lp_config *c = &shard;
     LP_ASSERT(T <= c->max_seq_len && B > 0 && T > 0, "allocating activations");
     memset(a, 0, sizeof *a);
     a->B = B;
@@ -104,7 +106,7 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
     }
     a->rope_cos = F32((size_t)T * hd / 2, "allocating the RoPE table");
     a->rope_sin = F32((size_t)T * hd / 2, "allocating the RoPE table");
-    lp_rope_table_config(a->rope_cos, a->rope_sin, T, c);
+    lp_rope_table_config(a->rope_cos, a->rope_sin, T, &m->cfg);
     if (scratch) {
         LP_ASSERT(scratch->B == B && scratch->T == T, "sharing backward scratch between activations of another size");
         memcpy(a->dres, scratch->dres, sizeof a->dres);
@@ -152,7 +154,8 @@ void lp_acts_free(lp_acts *a) {
 }
 
 size_t lp_acts_bytes(const lp_acts *a, const lp_model *m) {
-    const lp_config *c = &m->cfg;
+    lp_config shard = lp_tp_config(&m->cfg, lp_tp_size(m->tp));
+    const lp_config *c = &shard;
     int scratch = a->dres[0] != NULL && !a->shared_scratch;
     size_t b = lp_acts_plan_bytes(c, a->B, a->T, a->l0, a->l1, a->head, a->first_bwd, scratch);
     if (a->precision != LP_BF16) return b;

@@ -141,9 +141,10 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
         lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
         if (c->qk_norm) { /* back through the q/k norms; their weight gradients need dy of the norms,
                            * which this overwrites, so they are added here (trainable layers only) */
-            float *g = m->layers[l].grads;
-            lp_qknorm_backward(a->dqkv, g ? g + lp_layer_tensor_offset(c, LP_Q_NORM) : NULL,
-                               g ? g + lp_layer_tensor_offset(c, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
+            float *g = m->layers[l].grads; /* under tp, this rank's heads' share (lp_tp_sum_replicated_grads) */
+            int tp = lp_tp_size(m->tp);
+            lp_qknorm_backward(a->dqkv, g ? g + lp_tp_layer_offset(c, tp, LP_Q_NORM) : NULL,
+                               g ? g + lp_tp_layer_offset(c, tp, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
                                lp_layer_norm(m, l, LP_Q_NORM), lp_layer_norm(m, l, LP_K_NORM), d.N, d.H,
                                d.KV, d.hd, d.QKV);
         }

@@ -13,12 +13,12 @@ static void local_sizes(const lp_config *c, int tp, size_t n[LP_LAYER_NTENSORS])
     n[LP_WQ] = n[LP_WO] = Hl * hd * C;
     n[LP_WK] = n[LP_WV] = KVl * hd * C;
     n[LP_W1] = n[LP_W3] = n[LP_W2] = Fl * C;
-    /* family options (qkv bias, q/k norms): whole, as tp = 1 holds them (lp_tp_check refuses them
-     * with tp > 1) */
-    for (int t = LP_BQ; t < LP_LAYER_NTENSORS; t++) {
-        int shape[2], nd;
-        n[t] = lp_layer_tensor_shape(c, t, shape, &nd);
-    }
+    /* family options, 0 when the model has none: q/k/v biases split with their heads, per-head q/k
+     * norms (one hd-vector shared by all heads) whole */
+    int on = c->qkv_bias != 0;
+    n[LP_BQ] = on * Hl * hd;
+    n[LP_BK] = n[LP_BV] = on * KVl * hd;
+    n[LP_Q_NORM] = n[LP_K_NORM] = c->qk_norm ? hd : 0;
 }
 
 size_t lp_tp_layer_offset(const lp_config *c, int tp, int kind) {
@@ -54,12 +54,10 @@ void lp_tp_layer_map(const lp_config *c, int tp, int r, float *full, float *loca
         case LP_W1:
         case LP_W3: copy_block(f, C, r * Fl, Fl, 0, C, l, to_local); break;            /* [F, C] rows */
         case LP_W2: copy_block(f, c->hidden_dim, 0, C, r * Fl, Fl, l, to_local); break; /* [C, F] cols */
-        default: { /* family options: whole vectors (tp = 1 only) */
-            int shape[2], nd;
-            size_t n = lp_layer_tensor_shape(c, t, shape, &nd);
-            if (to_local) memcpy(l, f, n * sizeof(float));
-            else memcpy(f, l, n * sizeof(float));
-        }
+        case LP_BQ: if (c->qkv_bias) copy_block(f, Yl, r, 1, 0, Yl, l, to_local); break;  /* [H hd] by heads */
+        case LP_BK:
+        case LP_BV: if (c->qkv_bias) copy_block(f, KVl, r, 1, 0, KVl, l, to_local); break; /* [KV hd] */
+        default: if (c->qk_norm) copy_block(f, hd, 0, 1, 0, hd, l, to_local); break;     /* q/k norms [hd] */
         }
     }
 }
@@ -119,14 +117,35 @@ void lp_tp_tensor_take(const lp_tp *t, const lp_tensor *ts, const float *full, f
     for (size_t i = 0; i < R; i++) memcpy(shard + i * Cl, full + i * Cl * t->tp + t->rank * Cl, Cl * sizeof(float));
 }
 
+lp_config lp_tp_config(const lp_config *c, int tp) {
+    lp_config s = *c;
+    s.head_dim = lp_head_dim(c);
+    s.n_heads /= tp, s.n_kv_heads /= tp, s.hidden_dim /= tp;
+    return s;
+}
+
 void lp_tp_group_dims(const lp_config *c, int tp, int g, int *in, int *out) {
     lp_group_dims(c, g, in, out);
     if (g == LP_G_QKV || g == LP_G_W13) *out /= tp; /* split by output rows */
     else *in /= tp;                                 /* wo, w2: by input columns */
 }
 
+void lp_tp_sum_replicated_grads(const lp_model *m) {
+    const lp_config *c = &m->cfg;
+    if (lp_tp_size(m->tp) == 1 || !c->qk_norm) return;
+    size_t off = lp_tp_layer_offset(c, m->tp->tp, LP_Q_NORM); /* q_norm | k_norm, 2 hd floats */
+    for (int l = 0; l < c->n_layers; l++)
+        if (m->layers[l].grads) lp_tp_allreduce(m->tp, m->layers[l].grads + off, 2 * (size_t)lp_head_dim(c));
+}
+
+static double allreduce_seconds;
+
+double lp_tp_allreduce_seconds(void) { return allreduce_seconds; }
+
 void lp_tp_allreduce(const lp_tp *t, float *y, size_t n) {
     if (lp_tp_size(t) == 1) return;
+    double t0 = MPI_Wtime();
     LP_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, y, (int)n, MPI_FLOAT, MPI_SUM, t->comm), "all-reducing a tensor-parallel product");
+    allreduce_seconds += MPI_Wtime() - t0;
 }
 

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "llamapro/check.h"
+#include "llamapro/forward.h"
+#include "llamapro/tp_shard.h"
 
 /* AdamW (read w, g, m, v; write w, m, v), the gradient norm (read g) and zeroing (write g): bytes
  * moved per trainable float parameter. */
@@ -63,14 +65,16 @@ void lp_plan_case_eval(lp_plan_case *pc, const lp_model *m, const lp_node *node,
     lp_plan_case_eval_tp(pc, m, node, net, nodes, pp, 1, B, T, M, schedule, partition, source);
 }
 
-/* Split each stage's blocks over tp ranks: block seconds and block state / tp, plus the group's
+/* Split each stage's blocks over tp ranks: block seconds and block state / tp, the activations of
+ * the split parts (q, k, v, attention, MLP hidden) / tp, plus the group's
  * all-reduces (2 per block forward, 2 per block with an input-gradient backward) added to the
  * stage's per-microbatch times. The LM head's share of a stage's seconds is taken from its FLOPs. */
 static double apply_tp(lp_partition *part, const lp_model *m, int tp, lp_link link, int B, int T) {
     if (tp == 1) return 0;
     const lp_config *c = &m->cfg;
     double act = (double)B * T * c->dim * sizeof(float), head = 2.0 * B * T * c->dim * (double)c->vocab_size;
-    size_t layer_bytes = lp_layer_numel(c) * sizeof(float), saved = layer_bytes - layer_bytes / tp;
+    size_t layer_bytes = lp_layer_numel(c) * sizeof(float), saved = layer_bytes - lp_tp_layer_numel(c, tp) * sizeof(float);
+    lp_config sc = lp_tp_config(c, tp); /* a rank's activations: its heads and hidden units */
     int first_bwd = lp_model_first_backward_layer(m);
     double worst = 0;
     for (int s = 0; s < part->pp; s++) {
@@ -84,6 +88,10 @@ static double apply_tp(lp_partition *part, const lp_model *m, int tp, lp_link li
         st->weight_bytes -= (size_t)n * saved;
         st->grad_bytes -= (size_t)st->n_trainable * saved;
         st->optim_bytes -= (size_t)st->n_trainable * 2 * saved;
+        st->act_bytes -= (size_t)st->inflight * (lp_acts_plan_bytes(c, B, T, st->l0, st->l1, st->head, first_bwd, 0) -
+                                                 lp_acts_plan_bytes(&sc, B, T, st->l0, st->l1, st->head, first_bwd, 0));
+        if (st->backward) /* the backward scratch */
+            st->act_bytes -= lp_acts_plan_bytes(c, B, T, 0, 0, 0, 0, 1) - lp_acts_plan_bytes(&sc, B, T, 0, 0, 0, 0, 1);
         if (part->M * (cf + cb) > worst) worst = part->M * (cf + cb);
     }
     double *f = lp_calloc((size_t)part->pp, sizeof(double), "planning a layout"), *b = lp_calloc((size_t)part->pp, sizeof(double), "planning a layout");

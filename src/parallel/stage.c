@@ -174,8 +174,9 @@ static void backward_op(lp_pipe *p, int mb, float scale) {
 
 /* Sum the gradients of the trainable tensors this stage holds over its replicas. */
 static void allreduce_grads(lp_pipe *p) {
-    if (p->ly->dp == 1) return;
     lp_model *m = p->m;
+    lp_tp_sum_replicated_grads(m); /* q/k norm gradients of each rank's heads, over the tp group */
+    if (p->ly->dp == 1) return;
     size_t per = lp_tp_layer_numel(&m->cfg, p->ly->tp), VC = (size_t)m->cfg.vocab_size * m->cfg.dim;
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (m->layers[l].grads)

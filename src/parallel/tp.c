@@ -31,9 +31,6 @@ static void divisors(int a, int b, int c, char *out, size_t len) {
 }
 
 void lp_tp_check(const lp_config *c, int tp, const char *source) {
-    if (tp > 1 && (c->qkv_bias || c->qk_norm))
-        lp_user_error_all("%s: [parallel] tp = %d: the model has %s, which tensor parallelism does not split yet: use tp = 1",
-                          source, tp, c->qkv_bias ? "q/k/v biases (qkv_bias, Qwen2)" : "per-head q/k norms (qk_norm, Qwen3)");
     if (tp >= 1 && c->n_heads % tp == 0 && c->n_kv_heads % tp == 0 && c->hidden_dim % tp == 0) return;
     char ok[128];
     divisors(c->n_kv_heads, c->n_heads, c->hidden_dim, ok, sizeof ok);

@@ -49,7 +49,7 @@ static void test_allreduce_formula(void **state) {
 
 /* tp = 2 on one 2-rank node against tp = 1 on one rank: the block compute halves, the LM head's
  * does not, and each of the 4 blocks adds 2 + 2 all-reduces of B x T x dim floats (layer 0 runs no
- * backward: 2 only); block weights, gradients and AdamW moments halve. */
+ * backward: 2 only); block weights, gradients and AdamW moments halve but for the replicated norms. */
 static void test_tensor_parallel(void **state) {
     (void)state;
     lp_model m;
@@ -67,10 +67,12 @@ static void test_tensor_parallel(void **state) {
     double want = M * ((lp_flops_total(f) - head_all) / 2 + head_all) / RATE + comm;
     assert_true(rel(b.t_compute, want) < 1e-9);
     assert_true(rel(b.t_tp, comm) < 1e-12);
-    size_t per = lp_layer_numel(&m.cfg) * 4, half = per - per / 2;
+    /* the block's matrices halve; its two RMSNorm weights (2 x dim floats) are on both ranks */
+    size_t per = lp_layer_numel(&m.cfg) * 4, half = (per - 2 * 64 * 4) / 2;
     const lp_stage_plan *x = &a.part.st[0], *y = &b.part.st[0];
     assert_true(y->weight_bytes == x->weight_bytes - 4 * half);
     assert_true(y->grad_bytes == x->grad_bytes - 2 * half && y->optim_bytes == x->optim_bytes - 4 * half);
+    assert_true(y->act_bytes < x->act_bytes); /* the split parts' activations too (tp_train.sh counts them) */
     lp_plan_case_free(&a);
     lp_plan_case_free(&b);
     lp_model_free(&m);
