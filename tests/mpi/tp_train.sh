@@ -6,7 +6,7 @@
 #     (the whole model within 1e-6 relative L2, measured 4e-7; each tensor within 4e-5, see below),
 #     a tp = 2 rank's activation memory and plan's prediction of it, and bf16 (packed weight
 #     shards) tp = 2 against bf16 tp = 1.
-#     Why 2e-5 for one tensor: new block 2's w2 starts at 0, so after step 1 it is -lr g/(|g|+eps)
+#     Why 4e-5 for one tensor: new block 2's w2 starts at 0, so after step 1 it is -lr g/(|g|+eps)
 #     elementwise, and element (92, 103) has |g| = 1.5e-8 = 1.5 eps, a sum of dout * hg products
 #     that nearly cancel, which fp32 gives to about 1.5% only, under ANY change of summation order
 #     (and where g/(|g|+eps) passes a quarter of g's relative error on): at tp = 1, microbatches 4 x 1 instead of 2 x 2 moves w2[92,103] from
