@@ -11,6 +11,7 @@
 #   LP_RANKS, LP_THREADS   outside Slurm: MPI ranks and threads per rank (default: fill the cores)
 #   LP_SRUN_MPI      srun --mpi= plugin (default pmix: Debian's Open MPI is built with PMIx)
 #   LP_COMPARE_RUNS  run directories of the same job to compare in the report (jobs/report.sh)
+#   LP_COMPARE_LABELS  names of this run and of LP_COMPARE_RUNS for the report (e.g. bf16,fp32)
 #   DRY_RUN=1        check instead of training: only the steps the job lists in LP_DRY_RUN_STEPS
 #                    (cheap ones that make training's inputs) run; the others say what they would
 #                    do; training becomes `llamapro train --dry-run` on the job's ranks, and the job
@@ -174,6 +175,12 @@ lp_step() {
     [ -e "$out" ] || lp_die "$name finished but did not write $out"
   elif [ "$rc" = 75 ]; then
     lp_stop_and_requeue "$name"
+  elif [ "$name" != train ] && { [ "$rc" = 143 ] || { [ -n "$LP_STOP" ] && [ "$LP_STOP" != INT ]; }; }; then
+    # the time limit or a preemption: Slurm sends SIGTERM to every process of the job, so a step
+    # that does not checkpoint dies with it (its output is written atomically: none is left).
+    # Like a training step's checkpoint, the requeued job runs it again.
+    LP_STOP=${LP_STOP:-TERM}
+    lp_stop_and_requeue "$name" "stopped by SIG$LP_STOP before it finished (exit $rc); it runs again"
   else
     lp_failed "$name" "$rc"
   fi
@@ -196,11 +203,13 @@ lp_failed() {
     "Finished steps are kept: submitting the job again continues from here."
 }
 
-# After a checkpoint (exit 75) or a signal: under Slurm requeue this job (it restarts at the top
-# and skips the finished steps; training resumes from the checkpoint), outside ask to run again.
+# lp_stop_and_requeue STEP [WHAT]: after a checkpoint (exit 75) or a signal: under Slurm requeue
+# this job (it restarts at the top and skips the finished steps; training resumes from the
+# checkpoint), outside ask to run again. WHAT says what happened to STEP.
 lp_stop_and_requeue() {
   local what="stopped with a checkpoint"
   [ "$1" = train ] || what="stopped after this step (SIG${LP_STOP:-?})"
+  [ -z "${2:-}" ] || what=$2
   if [ -n "${SLURM_JOB_ID:-}" ] && [ "${LP_STOP:-}" != INT ]; then
     lp_say "$1: $what; requeueing job $SLURM_JOB_ID (restart $(( ${SLURM_RESTART_COUNT:-0} + 1 )))"
     scontrol requeue "$SLURM_JOB_ID" || lp_die "scontrol requeue $SLURM_JOB_ID failed: submit the job again to continue"
@@ -260,7 +269,8 @@ lp_on_exit() {
 lp_finish() {
   # LP_COMPARE_RUNS="DIR ...": other runs of the job (e.g. another replay share) compared in the report
   # shellcheck disable=SC2086
-  LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" ${LP_COMPARE_RUNS:-} || lp_die "jobs/report.sh $RUN failed"
+  LP_ATTEMPT_START=$LP_JOB_START bash "$LP_ROOT/jobs/report.sh" "$RUN" ${LP_COMPARE_RUNS:-} \
+    ${LP_COMPARE_LABELS:+--label "$LP_COMPARE_LABELS"} || lp_die "jobs/report.sh $RUN failed"
   lp_say "done. Report: $(cd "$RUN" && pwd)/report.md"
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# report.sh RUN_DIR [OTHER_RUN...] - write RUN_DIR/report.md and its plots (loss.png, tokens_per_s.png) from what a
+# report.sh RUN_DIR [--compare OTHER_RUN]... [--label L0,L1,...] [--tolerance PCT] [OTHER_RUN...] - write RUN_DIR/report.md and its plots (loss.png, tokens_per_s.png) from what a
 # LLaMA Pro job left in RUN_DIR: metrics.jsonl (training and evaluation lines), eval/*.txt (the
 # job's `llamapro eval` of the base and final models), log/train.log, steps.tsv (step and attempt
 # times), ckpt/, hf/, job.env. Called by jobs/llama-pro-*.slurm; can be run again by hand.
@@ -7,21 +7,66 @@
 # Files are written under temporary names and renamed, so a report is never half written.
 # A run on a mixture ([data] train with weights, or [data] replay) gets a section with the realised
 # mixture against the asked one. OTHER_RUN directories (e.g. the same job with another replay
-# share) add a comparison: one row each in a loss table (general and domain val loss, base and
-# final) and their val curves in compare.png.
+# share, or the fp32 run of a bf16 job: --compare) add a comparison: one row each in a loss table
+# (general and domain val loss, base and final), each val set's final loss against RUN_DIR's as a
+# relative difference (within --tolerance PCT, default 1, or not), and every run's loss curves
+# (val and train) in one figure, compare.png. --label names RUN_DIR and the other runs in order
+# (e.g. --label bf16,fp32) in the table, the lines and the figure; default: directory and mixture.
+# A full disk is one line and exit 1: no report is written rather than one without its plots.
 set -euo pipefail
-RUN=${1:?usage: report.sh RUN_DIR [OTHER_RUN...]}
-for o in "${@:2}"; do [ -f "$o/metrics.jsonl" ] || { echo "report.sh: $o/metrics.jsonl not found" >&2; exit 1; }; done
-[ -d "$RUN" ] || { echo "report.sh: $RUN is not a directory" >&2; exit 1; }
-[ -f "$RUN/metrics.jsonl" ] || { echo "report.sh: $RUN/metrics.jsonl not found (has training run?)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "report.sh: python3 not found (apt-get install python3)" >&2; exit 1; }
-TMP=$(mktemp -d "$RUN/.report.XXXXXX")
+die() { echo "report.sh: $*" >&2; exit 1; }
+usage="usage: report.sh RUN_DIR [--compare OTHER_RUN]... [--label L0,L1,...] [--tolerance PCT] [OTHER_RUN...]"
+RUN=${1:?$usage}
+shift
+OTHERS=() LABELS="" TOL=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --compare) [ $# -ge 2 ] || die "--compare: expected a run directory"; OTHERS+=("$2"); shift 2 ;;
+    --label) [ $# -ge 2 ] || die "--label: expected labels, e.g. bf16,fp32"; LABELS=$2; shift 2 ;;
+    --tolerance) [[ "${2:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--tolerance: expected a percentage, e.g. 1"; TOL=$2; shift 2 ;;
+    -*) die "unknown option '$1' ($usage)" ;;
+    *) OTHERS+=("$1"); shift ;;
+  esac
+done
+for o in "${OTHERS[@]+"${OTHERS[@]}"}"; do [ -f "$o/metrics.jsonl" ] || die "$o/metrics.jsonl not found"; done
+if [ -n "$LABELS" ]; then
+  n=$(( $(tr -cd , <<< "$LABELS" | wc -c) + 1 ))
+  [ "$n" = $(( ${#OTHERS[@]} + 1 )) ] ||
+    die "--label: $n label(s) for $(( ${#OTHERS[@]} + 1 )) run(s) (RUN_DIR and each --compare, in order)"
+fi
+[ -d "$RUN" ] || die "$RUN is not a directory"
+[ -f "$RUN/metrics.jsonl" ] || die "$RUN/metrics.jsonl not found (has training run?)"
+command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
+TMP=$(mktemp -d "$RUN/.report.XXXXXX") || die "$RUN: cannot create a temporary directory for the report"
 trap 'rm -rf "$TMP"' EXIT
+# A write that failed: a full disk (or quota) is named as such - a report is never written without
+# its plots because the disk was full; anything else is named with what was being written.
+write_failed() {
+  if ! head -c 1048576 /dev/zero > "$TMP/.room" 2>/dev/null; then
+    rm -f "$TMP/.room"
+    die "$RUN: no space left on its filesystem (or quota exceeded) while writing $1: nothing written"
+  fi
+  die "$RUN: writing $1 failed${2:+: $2}"
+}
+# a complete PNG ends with its IEND chunk
+png_ok() { [ "$(tail -c 8 "$1" 2>/dev/null | head -c 4)" = IEND ]; }
 
 # 1. numbers, plot data and the markdown (without the plot lines) from python3
-python3 - "$RUN" "$TMP" "${LP_ATTEMPT_START:-}" "${@:2}" <<'PY'
-import glob, json, os, re, statistics, sys, time
-run, tmp, attempt_start, others = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+python3 - "$RUN" "$TMP" "${LP_ATTEMPT_START:-}" "$LABELS" "$TOL" "${OTHERS[@]+"${OTHERS[@]}"}" <<'PY' || exit 1
+import errno, glob, json, os, re, statistics, sys, time
+run, tmp, attempt_start, labels, tol, others = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6:]
+labels = [l.strip() for l in labels.split(",")] if labels else []
+
+def one_line(kind, e, tb):
+    # a failed write (full disk) or read: one line, not a traceback
+    if issubclass(kind, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        print(f"report.sh: {run}: no space left on its filesystem (or quota exceeded) while writing "
+              f"{os.path.basename(e.filename or 'the report')}: nothing written", file=sys.stderr)
+    elif issubclass(kind, OSError):
+        print(f"report.sh: {run}: {e.strerror or e} ({e.filename or 'the report'})", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, e, tb)
+sys.excepthook = one_line
 
 def read_kv(path):
     d = {}
@@ -133,15 +178,19 @@ def run_rows(d):
             st[r["step"]] = r
     return st, ev
 
-def run_label(st):
+def run_mixture(st):
     m = mixture(st)
     return ", ".join(f"{n} {v['weight']:.2f}" for n, v in m.items()) if m else "one corpus"
+
+def run_label(st, i, d):   # --label's, else the directory's name and the mixture
+    return labels[i] if labels else f"{os.path.basename(os.path.abspath(d))} ({run_mixture(st)})"
 
 if others:
     out.append("## Runs compared\n")
     cols = [n for n in names] or ["general"]
     out.append("| run | mixture | " + " | ".join(f"{n} base | {n} final | {n} change" for n in cols) + " |")
     out.append("| --- | --- | " + " | ".join("--- | --- | ---" for _ in cols) + " |")
+    finals = {}
     for i, d in enumerate([run] + others):
         st, ev = run_rows(d)
         cells = []
@@ -156,13 +205,30 @@ if others:
             b = b if b is not None else (pts[0][1] if pts else None)
             f = f if f is not None else (pts[-1][1] if pts else None)
             cells.append(f"{fmt(b)} | {fmt(f)} | " + (f"{f - b:+.4f}" if b is not None and f is not None else "n/a"))
+            finals[(i, n)] = f
             with open(os.path.join(tmp, f"cmp-{i}-{n}.dat"), "w") as fh:
                 fh.writelines(f"{s} {l}\n" for s, l in pts)
-        out.append(f"| `{os.path.basename(os.path.abspath(d))}` | {run_label(st)} | " + " | ".join(cells) + " |")
+        with open(os.path.join(tmp, f"cmp-{i}-train.dat"), "w") as fh:
+            fh.writelines(f"{s} {st[s]['loss']}\n" for s in sorted(st))
+        name = labels[i] if labels else f"`{os.path.basename(os.path.abspath(d))}`"
+        out.append(f"| {name} | {run_mixture(st)} | " + " | ".join(cells) + " |")
         with open(os.path.join(tmp, f"cmp-{i}.label"), "w") as fh:
-            fh.write(f"{os.path.basename(os.path.abspath(d))} ({run_label(st)})")
+            fh.write(run_label(st, i, d))
     out.append("\nBase and final from each run's `llamapro eval` (eval/), else its first and last evaluation; "
-               "curves in compare.png.\n")
+               "curves of every run in compare.png.\n")
+    # each val set's final loss of this run against each other run's: relative difference
+    me = labels[0] if labels else os.path.basename(os.path.abspath(run))
+    for j, d in enumerate(others, 1):
+        them = labels[j] if labels else os.path.basename(os.path.abspath(d))
+        for n in cols:
+            a, b = finals.get((0, n)), finals.get((j, n))
+            if a is None or b is None:
+                out.append(f"- {n} final val loss: {me} {fmt(a)}, {them} {fmt(b)}: no relative difference")
+                continue
+            rel = 100 * (a - b) / b
+            out.append(f"- {n} final val loss: {me} {a:.4f}, {them} {b:.4f}: relative difference {rel:+.2f}% "
+                       f"({'within' if abs(rel) <= tol else 'NOT within'} {tol:g}%)")
+    out.append("")
 with open(os.path.join(tmp, "compare"), "w") as fh:
     fh.write(" ".join(str(i) for i in range(len(others) + 1)) if others else "")
 
@@ -295,7 +361,7 @@ if command -v gnuplot >/dev/null; then
     echo
     if [ -s "$TMP/compare" ]; then
       echo "set output '$TMP/compare.png'"
-      echo "set title 'Val loss of the runs compared'"
+      echo "set title 'Loss of the runs compared (val: evaluations; train: each step)'"
       echo "set ylabel 'loss (nats/token)'; set yrange [*:*]"
       printf "plot "
       sep=""
@@ -304,14 +370,20 @@ if command -v gnuplot >/dev/null; then
           printf "%s'%s' using 1:2 with linespoints lw 2 dt %d title '%s: val %s'" "$sep" "$TMP/cmp-$i-$n.dat" \
             $((i + 1)) "$(tr -d "'" < "$TMP/cmp-$i.label")" "$n"; sep=", "
         done
+        printf "%s'%s' using 1:2 with lines lw 1 dt %d title '%s: train'" "$sep" "$TMP/cmp-$i-train.dat" \
+          $((i + 1)) "$(tr -d "'" < "$TMP/cmp-$i.label")"
       done
       echo
     fi
-  } > "$TMP/plot.gp"
+  } > "$TMP/plot.gp" || write_failed "the plot script"
   if [ -s "$TMP/train.dat" ] && gnuplot "$TMP/plot.gp" 2> "$TMP/gnuplot.err"; then
     plots="loss.png tokens_per_s.png"
     [ ! -s "$TMP/compare" ] || plots="$plots compare.png"
+    for p in $plots; do png_ok "$TMP/$p" || write_failed "$p" "gnuplot left it incomplete"; done
   else
+    # a plot that could not be written because the disk is full ends here (write_failed)
+    [ ! -s "$TMP/train.dat" ] || head -c 1048576 /dev/zero > "$TMP/.room" 2>/dev/null || write_failed "the plots"
+    rm -f "$TMP/.room"
     echo "report.sh: gnuplot failed, report without plots: $(head -3 "$TMP/gnuplot.err" 2>/dev/null)" >&2
   fi
 else
@@ -321,8 +393,8 @@ fi
   cat "$TMP/report.md"
   if [ -n "$plots" ]; then
     printf '\n## Plots\n\n![loss over steps](loss.png)\n\n![tokens per second](tokens_per_s.png)\n'
-    [ ! -s "$TMP/compare" ] || printf '\n![val loss of the runs compared](compare.png)\n'
+    [ ! -s "$TMP/compare" ] || printf '\n![loss of the runs compared](compare.png)\n'
   fi
-} > "$TMP/report.md.full"
-for p in $plots; do mv "$TMP/$p" "$RUN/$p"; done
-mv "$TMP/report.md.full" "$RUN/report.md"
+} > "$TMP/report.md.full" || write_failed report.md
+for p in $plots; do mv "$TMP/$p" "$RUN/$p" || die "$RUN: cannot rename $p into place"; done
+mv "$TMP/report.md.full" "$RUN/report.md" || die "$RUN: cannot rename report.md into place"

@@ -44,8 +44,9 @@ typedef struct {
     int n_slots;
     float *resid;          /* [(l1-l0+1), N, C] residual stream: row l-l0 is the input of layer l */
     float *lnf, *rstdf;    /* final norm output [N, C], [N]   (head only) */
-    float *logits;         /* [N, V]; after backward it holds dlogits (head only) */
+    float *logits;         /* [N, V]; after backward it holds dlogits in fp32 (bf16: dlogitsh does) (head only) */
     float *losses;         /* [N] per-position loss (head only) */
+    float *lse;            /* [N] logsumexp of each logits row, for the backward (head only) */
     float *rope_cos, *rope_sin; /* [T, hd/2] */
     /* backward scratch, shared by all layers */
     float *dres[2];        /* [N, C] ping-pong residual gradients */
@@ -55,7 +56,8 @@ typedef struct {
     float *attn_ws;        /* attention scratch (lp_attention_ws_floats; backward-sized when there
                             * is backward scratch); borrowed with shared scratch */
     lp_bf16 *lnfh;         /* bf16: final norm output [N, C] (head only) */
-    lp_bf16 *douth, *dh13h, *dxmidh, *dqkvh, *dlogitsh; /* bf16 backward scratch: GEMM inputs */
+    lp_bf16 *douth, *dh13h, *dxmidh, *dqkvh, *dlogitsh; /* bf16 backward scratch: GEMM inputs;
+                            * douth [2, N, C] holds bf16(dres[0]) and bf16(dres[1]) (block.c) */
 } lp_acts;
 
 /* Allocate activations for up to B sequences of up to T tokens (T <= max_seq_len) for the layers

@@ -49,6 +49,10 @@ unsigned short lp_f32_to_bf16(float x);
 /* The same for a 1-D uint8 byte array (tokenizer blobs, config text). */
 void lp_h5_write_u8(hid_t loc, const char *name, size_t n, const void *data, hid_t dxpl);
 
+/* H5Dopen2 for reading: an external link (a checkpoint's frozen tensor) opens its target file on
+ * this process alone (POSIX driver), never collectively, so ranks may read different tensors of a
+ * file opened with MPI-IO. Returns a negative id when `name` is not a dataset or cannot be opened. */
+hid_t lp_h5_dopen(hid_t loc, const char *name);
 /* Read float32 dataset `name` under `loc` whose shape must be dims[ndim]; a bfloat16 dataset (see
  * lp_h5_write_bf16) is converted to float32 exactly. `file` is the file's path
  * for messages. Missing dataset, wrong shape or a failed read (checksum) are user errors naming

@@ -17,18 +17,16 @@ void lp_embedding_backward(float *dtable, const float *dout, const int *tokens, 
 
 /* ---- RMSNorm: y = x / sqrt(mean(x^2) + eps) * w --------------------------------------------- */
 /* y[N,C], rstd[N] saved for backward. */
-/* 1/sqrt(mean(x^2) + eps) of one row of C values, the sum in double (rmsnorm.c says why); shared by
- * the fp32 and bf16-output forwards so both have bitwise the same statistics. */
-static inline float lp_rmsnorm_rstd(const float *x, int C, float eps) {
-    double ss = 0;
-    for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
-    return (float)(1.0 / __builtin_sqrt(ss / C + (double)eps));
-}
 void lp_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
-/* Input gradient: dx[N,C] (+)= ... ; `accumulate` adds into dx (residual stream) instead of
- * overwriting it. */
-void lp_rmsnorm_backward_input(float *dx, const float *dy, const float *x, const float *w,
-                               const float *rstd, int N, int C, int accumulate);
+/* The same statistics, writing the output in fp32 (y) and/or bf16 (yh, for a bf16 GEMM; rounded
+ * once from the fp32 value), either may be NULL; xcopy (may be NULL) gets a copy of x, for the
+ * residual that a beta = 1 GEMM adds to (block.c). */
+void lp_rmsnorm_forward_fused(float *y, lp_bf16 *yh, float *xcopy, float *rstd, const float *x, const float *w,
+                              int N, int C, float eps);
+/* Input gradient: dx[N,C] = res + rmsnorm'(dy), res the residual gradient that bypasses the norm
+ * (NULL: none). dxh (may be NULL) gets bf16(dx) in the same pass, for a bf16 GEMM. */
+void lp_rmsnorm_backward_input(float *dx, lp_bf16 *dxh, const float *res, const float *dy, const float *x,
+                               const float *w, const float *rstd, int N, int C);
 /* Weight gradient: dw[C] += sum_n dy[n,:] * x[n,:] * rstd[n]. */
 void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, const float *rstd, int N, int C);
 
@@ -37,6 +35,10 @@ void lp_rmsnorm_backward_weight(float *dw, const float *dy, const float *x, cons
  * n_heads*hd columns of each row of x (row stride ld), positions t = row % T. */
 void lp_rope_apply(float *x, int ld, int N, int T, int n_heads, int hd, const float *cos_t,
                    const float *sin_t, int sign);
+/* The same rotation written to y [N, ld] in bf16 with the other columns of each row converted as
+ * they are: the backward's dqkv -> its bf16 GEMM input in one pass (x is left unchanged). */
+void lp_rope_apply_to_bf16(lp_bf16 *y, const float *x, int ld, int N, int T, int n_heads, int hd, const float *cos_t,
+                           const float *sin_t, int sign);
 
 /* ---- causal grouped-query attention ---------------------------------------------------------- */
 /* Flash-style (attention.c): no [T, T] matrix is stored. qkv[N, (H+2KV)*hd] holds q | k | v per
@@ -62,17 +64,18 @@ void lp_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, i
 void lp_swiglu_forward_bf16(lp_bf16 *g, const float *h13, int N, int F);
 void lp_swiglu_backward_bf16(lp_bf16 *dh13, const float *dg, const float *h13, int N, int F);
 
-/* ---- RMSNorm writing bf16 (rmsnorm_bf16.c): lp_rmsnorm_forward's statistics in double, its
- * output rounded once to bf16 for the next GEMM; rstd stays fp32 for backward. -------------- */
-void lp_rmsnorm_forward_bf16(lp_bf16 *y, float *rstd, const float *x, const float *w, int N, int C, float eps);
-
 /* ---- softmax cross-entropy over V classes ---------------------------------------------------- */
 /* losses[n] = logsumexp(logits[n]) - logits[n, targets[n]]; rows with target < 0 get 0 and are
- * not counted. Returns the sum of losses; *count gets the number of counted rows. */
-double lp_crossentropy_forward(float *losses, const float *logits, const int *targets, int N, int V,
+ * not counted. lse[n] (may be NULL) saves logsumexp(logits[n]) for the backward. Returns the sum
+ * of losses; *count gets the number of counted rows. */
+double lp_crossentropy_forward(float *losses, float *lse, const float *logits, const int *targets, int N, int V,
                                long *count);
-/* In place: logits[n,:] becomes (softmax - onehot(target)) * scale (0 for ignored rows). */
-void lp_crossentropy_backward(float *logits, const int *targets, int N, int V, float scale);
+/* In place: logits[n,:] becomes (softmax - onehot(target)) * scale (0 for ignored rows), softmax
+ * from the forward's lse. */
+void lp_crossentropy_backward(float *logits, const float *lse, const int *targets, int N, int V, float scale);
+/* The same written to dlogits in bf16 (the head's GEMMs read nothing else); logits stay. */
+void lp_crossentropy_backward_bf16(lp_bf16 *dlogits, const float *logits, const float *lse, const int *targets, int N,
+                                   int V, float scale);
 
 /* ---- family options (one kernel set, options as parameters) -------------------------------- */
 /* RoPE cos/sin tables [T, hd/2] for positions 0..T-1 of config c: its head_dim, rope_theta and

@@ -242,11 +242,9 @@ int lp_ckpt_is_checkpoint(const char *path) {
     return r;
 }
 
-void lp_ckpt_peek_state(const char *path, lp_train_state *st) {
-    hid_t f = lp_h5_open(path, MPI_COMM_SELF);
-    if (!lp_h5_exists(f, "train_state")) lp_user_error("%s: group /train_state is missing", path);
-    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
-    LP_CHECK_H5(ts, "opening /train_state");
+/* Zero *st, then read from /train_state what peek and load both need: the step, the data cursor
+ * and the layout that wrote it (written_tp is 1 when absent: written before tensor parallelism). */
+static void read_state_position(hid_t ts, lp_train_state *st, const char *path) {
     memset(st, 0, sizeof *st);
     uint64_t u[4];
     attr_read_u64s(ts, "step", u, 1, path);
@@ -258,6 +256,14 @@ void lp_ckpt_peek_state(const char *path, lp_train_state *st) {
     lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
     st->tp = 1;
     lp_h5_attr_read_int(ts, "written_tp", &st->tp);
+}
+
+void lp_ckpt_peek_state(const char *path, lp_train_state *st) {
+    hid_t f = lp_h5_open(path, MPI_COMM_SELF);
+    if (!lp_h5_exists(f, "train_state")) lp_user_error("%s: group /train_state is missing", path);
+    hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
+    LP_CHECK_H5(ts, "opening /train_state");
+    read_state_position(ts, st, path);
     H5Gclose(ts);
     lp_h5_close(f);
 }
@@ -326,21 +332,12 @@ void lp_ckpt_load(const char *path, lp_model *m, lp_adamw *o, lp_train_state *st
 
     hid_t ts = H5Gopen2(f, "train_state", H5P_DEFAULT);
     LP_CHECK_H5(ts, "opening /train_state");
-    memset(st, 0, sizeof *st);
-    uint64_t u[4];
-    attr_read_u64s(ts, "step", u, 1, path);
-    st->step = (long)u[0];
+    read_state_position(ts, st, path);
+    uint64_t u[1];
     attr_read_u64s(ts, "tokens", u, 1, path);
     st->tokens = (long)u[0];
     attr_read_u64s(ts, "rng", st->rng.s, 4, path);
-    attr_read_u64s(ts, "data_cursor", u, 4, path);
-    st->data = (lp_sampler_state){u[0], u[1], u[2], u[3]};
     lp_h5_attr_read_str(ts, "data_mixture", st->data_mix, sizeof st->data_mix); /* absent: one corpus */
-    lp_h5_attr_read_int(ts, "written_dp", &st->dp);
-    lp_h5_attr_read_int(ts, "written_pp", &st->pp);
-    lp_h5_attr_read_int(ts, "written_ranks", &st->ranks);
-    st->tp = 1;
-    lp_h5_attr_read_int(ts, "written_tp", &st->tp);
     if (H5Aexists(ts, "frozen_crc32") > 0) {
         st->frozen_crc = lp_calloc((size_t)n, sizeof *st->frozen_crc, "reading frozen tensor checksums");
         attr_read_u64s(ts, "frozen_crc32", st->frozen_crc, n, path);

@@ -237,7 +237,7 @@ void lp_model_read_tensors(const lp_model *m, hid_t g, float *const *data, const
 /* Shape of dataset `name` (2-D at most) or user error; metadata only. */
 static void stored_dims(hid_t f, const char *name, hsize_t dims[2], const char *path) {
     if (!lp_h5_exists(f, name)) lp_user_error("%s: dataset /%s is missing", path, name);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t d = lp_h5_dopen(f, name);
     if (d < 0) {
         /* a checkpoint's frozen tensors are external links: name the file they lead to */
         H5L_info_t li;

@@ -77,7 +77,7 @@ size_t lp_acts_plan_bytes(const lp_config *c, int B, int T, int l0, int l1, int 
     size_t N = (size_t)B * T;
     size_t f = (size_t)n_slots_for(l0, l1, first_bwd) * slot_floats(c, N, B, T);
     f += (size_t)(l1 - l0 + 1) * N * c->dim + (size_t)T * lp_head_dim(c) + attn_ws_floats(c, B, T, scratch);
-    if (head) f += N * c->dim + 2 * N + N * c->vocab_size;
+    if (head) f += N * c->dim + 3 * N + N * c->vocab_size;
     if (scratch) {
         int hd = lp_head_dim(c), QKV = (c->n_heads + 2 * c->n_kv_heads) * hd;
         f += N * (5 * (size_t)c->dim + 3 * (size_t)c->hidden_dim + (size_t)c->n_heads * hd + QKV);
@@ -109,6 +109,7 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
         a->rstdf = F32(N, "allocating activations");
         a->logits = F32(N * c->vocab_size, "allocating logits");
         a->losses = F32(N, "allocating losses");
+        a->lse = F32(N, "allocating losses");
         if (bf16) a->lnfh = BF16(N * c->dim, "allocating activations");
     }
     a->rope_cos = F32((size_t)T * hd / 2, "allocating the RoPE table");
@@ -133,7 +134,7 @@ void lp_acts_alloc_shared(lp_acts *a, const lp_model *m, int B, int T, const lp_
         a->datty = F32(N * c->n_heads * hd, "allocating gradient scratch");
         a->dqkv = F32(N * QKV, "allocating gradient scratch");
         if (bf16) {
-            a->douth = BF16(N * c->dim, "allocating gradient scratch");
+            a->douth = BF16(2 * N * c->dim, "allocating gradient scratch");
             a->dh13h = BF16(N * 2 * c->hidden_dim, "allocating gradient scratch");
             a->dxmidh = BF16(N * c->dim, "allocating gradient scratch");
             a->dqkvh = BF16(N * QKV, "allocating gradient scratch");
@@ -150,7 +151,7 @@ void lp_acts_free(lp_acts *a) {
     if (!a->slots) return;
     for (int s = 0; s < a->n_slots; s++) slot_free(&a->slots[s]);
     lp_free(a->slots);
-    void *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->rope_cos, a->rope_sin, a->lnfh};
+    void *p[] = {a->resid, a->lnf, a->rstdf, a->logits, a->losses, a->lse, a->rope_cos, a->rope_sin, a->lnfh};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) lp_free(p[i]);
     if (!a->shared_scratch) {
         void *q[] = {a->dres[0], a->dres[1], a->dhg, a->dh13, a->dln1, a->dln2, a->dxmid, a->datty, a->dqkv, a->attn_ws,
@@ -176,7 +177,7 @@ size_t lp_acts_bytes(const lp_acts *a, const lp_model *m) {
     b += (size_t)a->n_slots * (per_slot + N * Y) * sizeof(lp_bf16);
     if (a->head) b += N * c->dim * sizeof(lp_bf16);
     if (scratch)
-        b += N * (2 * (size_t)c->dim + 2 * (size_t)c->hidden_dim + QKV + (a->head ? (size_t)c->vocab_size : 0)) *
+        b += N * (3 * (size_t)c->dim + 2 * (size_t)c->hidden_dim + QKV + (a->head ? (size_t)c->vocab_size : 0)) *
              sizeof(lp_bf16);
     return b;
 }

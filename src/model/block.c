@@ -8,8 +8,13 @@
  * Precision bf16 (mixed, as on GPUs): every GEMM reads bf16 inputs and accumulates and writes
  * fp32; RMSNorm statistics, RoPE, attention (softmax), the residual stream, the backward's
  * residual gradients and all weight-gradient sums stay fp32. The producing kernel writes a GEMM
- * input in bf16 directly where it is the only reader (RMSNorm, SwiGLU); fp32 values that other
- * kernels also read (attention output, residual gradients) get one conversion pass.
+ * input in bf16 directly: alone where it is the only reader (RMSNorm, SwiGLU, the rotated dqkv),
+ * beside the fp32 value where other kernels read that too (residual gradients). The attention
+ * output gets one conversion pass.
+ *
+ * The residual that a beta = 1 GEMM adds to is copied by the kernel that reads the rows anyway
+ * (the forward's RMSNorms), and the backward's RMSNorms write dx = residual + rmsnorm'(dy) in one
+ * pass, so no step has a separate copy pass; a copy is exact, so the bits are those of copying.
  */
 #include <omp.h>
 
@@ -65,15 +70,10 @@ static const void *as_input(const dims *d, lp_bf16 *h, const float *f, size_t n)
     return h;
 }
 
-/* dst = src, over the threads (a residual row block is 4 MB at the bench's size) */
-static void copy(float *restrict dst, const float *restrict src, size_t n) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dst[i] = src[i];
-}
-
-static void rmsnorm(const dims *d, float *y, lp_bf16 *yh, float *rstd, const float *x, const float *w, float eps) {
-    if (d->bf) lp_rmsnorm_forward_bf16(yh, rstd, x, w, d->N, d->C, eps);
-    else lp_rmsnorm_forward(y, rstd, x, w, d->N, d->C, eps);
+/* y = rmsnorm(x) (bf16: yh alone), and xcopy = x */
+static void rmsnorm(const dims *d, float *y, lp_bf16 *yh, float *xcopy, float *rstd, const float *x, const float *w,
+                    float eps) {
+    lp_rmsnorm_forward_fused(d->bf ? NULL : y, d->bf ? yh : NULL, xcopy, rstd, x, w, d->N, d->C, eps);
 }
 
 void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
@@ -85,7 +85,7 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     int B = a->cur_B, T = a->cur_T;
     float eps = m->cfg.norm_eps;
 
-    rmsnorm(&d, s->ln1, s->ln1h, s->rstd1, x, d.attn_norm, eps);
+    rmsnorm(&d, s->ln1, s->ln1h, s->xmid, s->rstd1, x, d.attn_norm, eps);                 /* and xmid = x */
     lp_layer_linear(m, l, LP_G_QKV, d.N, IN(d, s->ln1, s->ln1h), 0.0f, s->qkv);          /* [N,QKV] */
     const lp_config *c = &m->cfg;
     if (c->qkv_bias) lp_bias_forward(s->qkv, lp_layer_norm(m, l, LP_BQ), d.N, d.QKV, d.QKV); /* + bq|bk|bv */
@@ -96,13 +96,11 @@ void lp_block_forward(const lp_model *m, lp_acts *a, int l) {
     double t0 = omp_get_wtime();
     lp_attention_forward(m->precision, s->atty, s->lse, a->attn_ws, s->qkv, B, T, d.H, d.KV, d.hd, c->sliding_window); /* [N,Y] */
     attention_seconds += omp_get_wtime() - t0;
-    copy(s->xmid, x, (size_t)d.N * d.C);
     lp_layer_linear(m, l, LP_G_WO, d.N, as_input(&d, s->attyh, s->atty, (size_t)d.N * d.Y), 1.0f, s->xmid); /* x + atty wo^T */
-    rmsnorm(&d, s->ln2, s->ln2h, s->rstd2, s->xmid, d.mlp_norm, eps);
+    rmsnorm(&d, s->ln2, s->ln2h, out, s->rstd2, s->xmid, d.mlp_norm, eps);                /* and out = xmid */
     lp_layer_linear(m, l, LP_G_W13, d.N, IN(d, s->ln2, s->ln2h), 0.0f, s->h13);          /* [N,2F] */
     if (d.bf) lp_swiglu_forward_bf16(s->hgh, s->h13, d.N, d.F);
     else lp_swiglu_forward(s->hg, s->h13, d.N, d.F);
-    copy(out, s->xmid, (size_t)d.N * d.C);
     lp_layer_linear(m, l, LP_G_W2, d.N, IN(d, s->hg, s->hgh), 1.0f, out);                /* xmid + hg w2^T */
 }
 
@@ -115,36 +113,46 @@ void lp_block_backward_input(const lp_model *m, lp_acts *a, int l) {
     float *dx = a->dres[1 - a->dres_cur];
     int B = a->cur_B, T = a->cur_T;
     size_t nc = (size_t)d.N * d.C;
+    /* bf16 forms of dout and dx, beside dres (forward.h); dout's was written by its producer (the
+     * head, or the block above), except for a gradient received from the next pipeline stage.
+     * dx's is needed only when a block below runs its backward on this stage. */
+    lp_bf16 *douth = d.bf ? a->douth + (size_t)a->dres_cur * NC : NULL;
+    lp_bf16 *dxh = d.bf && l > a->l0 && l > a->first_bwd ? a->douth + (size_t)(1 - a->dres_cur) * NC : NULL;
+    if (d.bf && l == a->l1 - 1 && !a->head) lp_to_bf16(douth, dout, nc);
 
     /* MLP: dhg = dout w2 ; dh13 = swiglu'(dhg) ; dln2 = dh13 W13 ; dxmid = dout + rmsnorm'(dln2) */
-    lp_layer_linear_backward(m, l, LP_G_W2, d.N, as_input(&d, a->douth, dout, nc), 0.0f, a->dhg);
+    lp_layer_linear_backward(m, l, LP_G_W2, d.N, IN(d, dout, douth), 0.0f, a->dhg);
     if (d.bf) lp_swiglu_backward_bf16(a->dh13h, a->dhg, s->h13, d.N, d.F);
     else lp_swiglu_backward(a->dh13, a->dhg, s->h13, d.N, d.F);
     lp_layer_linear_backward(m, l, LP_G_W13, d.N, IN(d, a->dh13, a->dh13h), 0.0f, a->dln2);
-    copy(a->dxmid, dout, nc);
-    lp_rmsnorm_backward_input(a->dxmid, a->dln2, s->xmid, d.mlp_norm, s->rstd2, d.N, d.C, 1);
+    lp_rmsnorm_backward_input(a->dxmid, d.bf ? a->dxmidh : NULL, dout, a->dln2, s->xmid, d.mlp_norm, s->rstd2, d.N, d.C);
 
     /* attention: datty = dxmid wo ; dqkv = attention'(datty) with RoPE rotated back ;
      * dln1 = dqkv Wqkv ; dx = dxmid + rmsnorm'(dln1) */
-    lp_layer_linear_backward(m, l, LP_G_WO, d.N, as_input(&d, a->dxmidh, a->dxmid, nc), 0.0f, a->datty);
+    lp_layer_linear_backward(m, l, LP_G_WO, d.N, IN(d, a->dxmid, a->dxmidh), 0.0f, a->datty);
     double t0 = omp_get_wtime();
     lp_attention_backward(m->precision, a->dqkv, a->attn_ws, a->datty, s->atty, s->lse, s->qkv, B, T, d.H, d.KV, d.hd,
                           m->cfg.sliding_window);
     attention_seconds += omp_get_wtime() - t0;
-    lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
     const lp_config *c = &m->cfg;
-    if (c->qk_norm) { /* back through the q/k norms; their weight gradients need dy of the norms,
-                       * which this overwrites, so they are added here (trainable layers only) */
-        float *g = m->layers[l].grads; /* under tp, this rank's heads' share (lp_tp_sum_replicated_grads) */
-        int tp = lp_tp_size(m->tp);
-        lp_qknorm_backward(a->dqkv, g ? g + lp_tp_layer_offset(c, tp, LP_Q_NORM) : NULL,
-                           g ? g + lp_tp_layer_offset(c, tp, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
-                           lp_layer_norm(m, l, LP_Q_NORM), lp_layer_norm(m, l, LP_K_NORM), d.N, d.H,
-                           d.KV, d.hd, d.QKV);
+    size_t nqkv = (size_t)d.N * d.QKV;
+    if (d.bf && !c->qk_norm && !c->qkv_bias) { /* the GEMMs are dqkv's only readers: bf16 alone */
+        lp_rope_apply_to_bf16(a->dqkvh, a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
+    } else {
+        lp_rope_apply(a->dqkv, d.QKV, d.N, T, d.H + d.KV, d.hd, a->rope_cos, a->rope_sin, -1);
+        if (c->qk_norm) { /* back through the q/k norms; their weight gradients need dy of the norms,
+                           * which this overwrites, so they are added here (trainable layers only) */
+            float *g = m->layers[l].grads; /* under tp, this rank's heads' share (lp_tp_sum_replicated_grads) */
+            int tp = lp_tp_size(m->tp);
+            lp_qknorm_backward(a->dqkv, g ? g + lp_tp_layer_offset(c, tp, LP_Q_NORM) : NULL,
+                               g ? g + lp_tp_layer_offset(c, tp, LP_K_NORM) : NULL, s->qkn_x, s->qkn_rstd,
+                               lp_layer_norm(m, l, LP_Q_NORM), lp_layer_norm(m, l, LP_K_NORM), d.N, d.H,
+                               d.KV, d.hd, d.QKV);
+        }
+        if (d.bf) lp_to_bf16(a->dqkvh, a->dqkv, nqkv);
     }
-    lp_layer_linear_backward(m, l, LP_G_QKV, d.N, as_input(&d, a->dqkvh, a->dqkv, (size_t)d.N * d.QKV), 0.0f, a->dln1);
-    copy(dx, a->dxmid, nc);
-    lp_rmsnorm_backward_input(dx, a->dln1, x, d.attn_norm, s->rstd1, d.N, d.C, 1);
+    lp_layer_linear_backward(m, l, LP_G_QKV, d.N, IN(d, a->dqkv, a->dqkvh), 0.0f, a->dln1);
+    lp_rmsnorm_backward_input(dx, dxh, a->dxmid, a->dln1, x, d.attn_norm, s->rstd1, d.N, d.C); /* dxmid + rmsnorm'(dln1) */
     a->dres_cur = 1 - a->dres_cur;
 }
 
@@ -157,10 +165,11 @@ void lp_block_backward_weight(lp_model *m, lp_acts *a, int l) {
     size_t NC = (size_t)a->B * a->T * d.C;
     const float *x = a->resid + (size_t)(l - a->l0) * NC;
     const float *dout = a->dres[1 - a->dres_cur]; /* lp_block_backward_input flipped dres_cur */
+    const lp_bf16 *douth = d.bf ? a->douth + (size_t)(1 - a->dres_cur) * NC : NULL;
     lp_precision p = m->precision;
     int tp = lp_tp_size(m->tp);
     /* bf16: the inputs' bf16 forms, all left by the forward pass and lp_block_backward_input */
-    lp_gemm_ex(p, 1, 0, d.C, d.F, d.N, 1.0f, IN(d, dout, a->douth), d.C, IN(d, s->hg, s->hgh), d.F, NULL, 1.0f,
+    lp_gemm_ex(p, 1, 0, d.C, d.F, d.N, 1.0f, IN(d, dout, douth), d.C, IN(d, s->hg, s->hgh), d.F, NULL, 1.0f,
                g + lp_tp_layer_offset(c, tp, LP_W2), d.F);                               /* dW2 [C,F] */
     lp_gemm_ex(p, 1, 0, 2 * d.F, d.C, d.N, 1.0f, IN(d, a->dh13, a->dh13h), 2 * d.F, IN(d, s->ln2, s->ln2h), d.C, NULL,
                1.0f, g + lp_tp_layer_offset(c, tp, LP_W1), d.C);                         /* dW13 [2F,C] */

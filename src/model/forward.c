@@ -28,8 +28,7 @@ double lp_head_forward(const lp_model *m, lp_acts *a, const int *targets, long *
     const float *xL = a->resid + (size_t)(a->l1 - a->l0) * NC;
     if (m->precision == LP_BF16) {
         /* lnf in fp32 too: the head's weight gradient and tests read it; the GEMM reads bf16 */
-        lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
-        lp_to_bf16(a->lnfh, a->lnf, (size_t)N * C);
+        lp_rmsnorm_forward_fused(a->lnf, a->lnfh, NULL, a->rstdf, xL, m->norm, N, C, c->norm_eps);
         lp_gemm_ex(LP_BF16, 0, 1, N, V, C, 1.0f, a->lnfh, C, NULL, C, m->output_packed, 0.0f, a->logits, V); /* [N,V] */
     } else {
         lp_rmsnorm_forward(a->lnf, a->rstdf, xL, m->norm, N, C, c->norm_eps);
@@ -38,7 +37,7 @@ double lp_head_forward(const lp_model *m, lp_acts *a, const int *targets, long *
     }
     if (count) *count = 0;
     if (!targets) return 0.0;
-    return lp_crossentropy_forward(a->losses, a->logits, targets, N, V, count);
+    return lp_crossentropy_forward(a->losses, a->lse, a->logits, targets, N, V, count);
 }
 
 double lp_forward(const lp_model *m, lp_acts *a, const int *tokens, const int *targets, int B, int T,
@@ -56,20 +55,22 @@ void lp_head_backward(lp_model *m, lp_acts *a, const int *targets, float scale) 
     size_t NC = (size_t)a->B * a->T * C;
     const float *xL = a->resid + (size_t)(a->l1 - a->l0) * NC;
 
-    /* head: dlogits in place; dlnf = dlogits Wout ; dWout += dlogits^T lnf */
-    lp_crossentropy_backward(a->logits, targets, N, V, scale);
+    /* head: dlogits (in place in fp32); dlnf = dlogits Wout ; dWout += dlogits^T lnf */
+    int bf = m->precision == LP_BF16;
     a->dres_cur = 0;
     float *dlnf = a->dres[1]; /* free until the first block's backward */
-    int bf = m->precision == LP_BF16;
     const void *dlogits = a->logits, *lnf = a->lnf, *w = m->output;
-    if (bf) { /* the GEMMs read bf16 forms; dlogits fp32 stays for nothing else */
-        lp_to_bf16(a->dlogitsh, a->logits, (size_t)N * V);
+    if (bf) { /* the GEMMs read bf16 forms only: dlogits are written in bf16 alone */
+        lp_crossentropy_backward_bf16(a->dlogitsh, a->logits, a->lse, targets, N, V, scale);
         dlogits = a->dlogitsh, lnf = a->lnfh, w = m->output_bf16;
+    } else {
+        lp_crossentropy_backward(a->logits, a->lse, targets, N, V, scale);
     }
     if (a->first_bwd < L || m->norm_grad) {
         lp_gemm_ex(m->precision, 0, 0, N, C, V, 1.0f, dlogits, V, w, C, NULL, 0.0f, dlnf, C);
         if (m->norm_grad) lp_rmsnorm_backward_weight(m->norm_grad, dlnf, xL, a->rstdf, N, C);
-        lp_rmsnorm_backward_input(a->dres[0], dlnf, xL, m->norm, a->rstdf, N, C, 0);
+        /* with its bf16 form for the last block's first GEMM (block.c: douth) */
+        lp_rmsnorm_backward_input(a->dres[0], bf ? a->douth : NULL, NULL, dlnf, xL, m->norm, a->rstdf, N, C);
     }
     if (m->output_grad && lp_model_tensor(m, c->tie_embeddings ? "tok_embeddings" : "output")->trainable)
         lp_gemm_ex(m->precision, 1, 0, V, C, N, 1.0f, dlogits, V, lnf, C, NULL, 1.0f, m->output_grad, C);

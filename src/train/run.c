@@ -37,7 +37,13 @@ static void fmt_duration(double s, char *out, size_t n) {
     else snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-static void run_evals(lp_pipe *t, const lp_run_config *rc, long step, FILE *metrics) {
+/* After each metrics.jsonl record (rank 0; no-op elsewhere): a write that failed (full disk, quota,
+ * I/O error) ends the run with one line naming the file, exit 1, as every other output does. */
+static void metrics_flush(FILE *metrics, const char *path) {
+    if (metrics && (fflush(metrics) != 0 || ferror(metrics))) lp_user_error("%s: cannot write: %s", path, strerror(errno));
+}
+
+static void run_evals(lp_pipe *t, const lp_run_config *rc, long step, FILE *metrics, const char *mpath) {
     for (int i = 0; i < rc->n_val; i++) {
         const lp_val_set *v = &rc->val[i];
         lp_eval_result r = lp_pipe_evaluate(t, v->path, v->split, rc->seq_len, (uint64_t)rc->eval_tokens);
@@ -45,7 +51,7 @@ static void run_evals(lp_pipe *t, const lp_run_config *rc, long step, FILE *metr
         if (metrics) {
             fprintf(metrics, "{\"step\": %ld, \"eval\": \"%s\", \"loss\": %.9g, \"ppl\": %.6g, \"tokens\": %ld}\n", step,
                     v->name, r.loss, r.ppl, r.tokens);
-            fflush(metrics);
+            metrics_flush(metrics, mpath);
         }
     }
 }
@@ -71,12 +77,12 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     int stopped = 0;
 
     FILE *metrics = NULL;
-    char path[LP_PATH_MAX + 64];
+    char path[LP_PATH_MAX + 64], mpath[LP_PATH_MAX + 64];
+    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", rc->dir);
     if (c->rank == 0) {
         make_dir(rc->dir);
-        snprintf(path, sizeof path, "%s/metrics.jsonl", rc->dir);
-        metrics = fopen(path, "a");
-        if (!metrics) lp_user_error("%s: cannot open for appending: %s", path, strerror(errno));
+        metrics = fopen(mpath, "a");
+        if (!metrics) lp_user_error("%s: cannot open for appending: %s", mpath, strerror(errno));
     }
     size_t np = lp_model_numel(m, 0), nt = lp_model_numel(m, 1);
     lp_info("train: %s, method %s: %zu parameters, %zu trainable (%.1f%%), %d layers", rc->model_path, rc->method, np,
@@ -93,7 +99,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     double t_start = MPI_Wtime(), last_print = 0, compute = 0;
     for (long step = first_step; step < rc->steps; step++) {
         if (rc->eval_every > 0 && step % rc->eval_every == 0 && rc->n_val)
-            run_evals(&e.pipe, rc, step, metrics);
+            run_evals(&e.pipe, rc, step, metrics, mpath);
         if (lp_pipe_needs_tokens(&e.pipe)) lp_mixture_fill(smp, (uint64_t)step, e.ly.replica * B * M, B * M, e.windows);
         double lr = lp_lr_at(step, rc->steps, rc->warmup_steps, rc->lr, rc->min_lr, rc->schedule), gn, dt;
         double loss = lp_engine_step(&e, step, lr, &gn, &dt);
@@ -107,7 +113,7 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
                     "{\"step\": %ld, \"loss\": %.17g, \"lr\": %.6g, \"grad_norm\": %.17g, \"tokens\": %ld, "
                     "\"tokens_per_s\": %.1f, \"mfu\": %.4f, \"time_s\": %.3f%s%s}\n",
                     step + 1, loss, lr, gn, (step + 1) * e.tokens_per_step, tps, mfu, MPI_Wtime() - t_start, mix, stages);
-            fflush(metrics);
+            metrics_flush(metrics, mpath);
         }
         double now = MPI_Wtime() - t_start;
         if (now - last_print >= 2.0 || step == 0 || step + 1 == rc->steps) {
@@ -126,13 +132,14 @@ int lp_train_run(const lp_run_config *rc, const char *source, lp_comm *c) {
     /* checkpoint hook 3/3: stopped on a signal: the checkpoint is written; skip the final
      * evaluation and model, free everything, and leave with 75 */
     if (!stopped) {
-        if (rc->n_val) run_evals(&e.pipe, rc, rc->steps, metrics);
+        if (rc->n_val) run_evals(&e.pipe, rc, rc->steps, metrics, mpath);
         lp_pipe_report_memory(&e.pipe, rc->steps, metrics);
+        metrics_flush(metrics, mpath);
         snprintf(path, sizeof path, "%s/final.h5", rc->dir);
         lp_model_save(m, path, c->world);
         lp_info("train: done in %.1f s; final model %s", MPI_Wtime() - t_start, path);
     }
-    if (metrics) fclose(metrics);
+    if (metrics && fclose(metrics) != 0) lp_user_error("%s: cannot write: %s", mpath, strerror(errno));
     lp_mixture_close(smp);
     lp_engine_free(&e);
     return stopped ? LP_EXIT_SIGNAL : 0;

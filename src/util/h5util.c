@@ -166,13 +166,29 @@ static char *obj_name(hid_t loc, const char *name, char *buf, size_t n) {
     return buf;
 }
 
-/* Open dataset `name`, check rank and shape; user error otherwise. */
+hid_t lp_h5_dopen(hid_t loc, const char *name) {
+    /* By default HDF5 opens an external link's target with the access list of the file holding
+     * the link: for a file opened with MPI-IO, a collective open on that file's communicator. Only
+     * the ranks that read the tensor get here (pipeline stages read different layers), so that
+     * open would wait forever for the others. The target is read, never written, through a link:
+     * this process opens it alone with the POSIX driver. */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), fapl = H5Pcreate(H5P_FILE_ACCESS);
+    LP_CHECK_H5(dapl, "creating a dataset-access property list");
+    LP_CHECK_H5(fapl, "creating a file-access property list");
+    LP_CHECK_H5(H5Pset_fapl_sec2(fapl), "selecting the POSIX driver for external links");
+    LP_CHECK_H5(H5Pset_elink_fapl(dapl, fapl), "setting the external-link file access");
+    hid_t d = H5Dopen2(loc, name, dapl);
+    LP_CHECK_H5(H5Pclose(fapl), "closing a property list");
+    LP_CHECK_H5(H5Pclose(dapl), "closing a property list");
+    return d;
+}
+
 /* Open dataset `name` of a file the user gave; user error naming the dataset if it is missing or
  * not a dataset. `full` receives its full path for later messages. */
 static hid_t open_dataset(hid_t loc, const char *name, const char *file, char *full, size_t n) {
     obj_name(loc, name, full, n);
     if (!lp_h5_exists(loc, name)) lp_user_error("%s: dataset %s is missing", file, full);
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t d = lp_h5_dopen(loc, name);
     if (d < 0) lp_user_error("%s: %s is not a dataset", file, full);
     return d;
 }

@@ -9,6 +9,8 @@
 #                                     split as `general`), 32-token sequences, 2 x 2 sequences a step,
 #                                     4 steps, lr 1e-3, run dir $T/run1, evaluations every 2 steps;
 #                                     LINEs are appended (a later key wins: "[batch]" "steps = 12")
+#   lp_run_ini FILE [LINE...]       : lp_tiny_ini's run config without its [model] section (LINEs
+#                                     give one: "[model]" "path = $T/m.h5")
 #   lp_tiny_setup INI DOCS VAL      : $T/corpus.h5 from the first DOCS Brown documents (VAL held out),
 #                                     $T/base.h5 from INI's [model], $T/exp.h5 = base + 2 new blocks
 #   $TOK                            : the embedded tokenizer (inputs/tokenizer/tokenizer.model)
@@ -35,8 +37,13 @@ lp_model_ini() {
 }
 lp_tiny_model() { lp_model_ini "${1:-}" 64 128 4 4 2 4096 "${2:-64}"; }
 lp_tiny_ini() {
-  local f=$1 seq=$2; shift 2
-  { lp_tiny_model "$T/exp.h5" "$seq"; cat <<INI
+  local f=$1 seq=$2 model; shift 2
+  mapfile -t model < <(lp_tiny_model "$T/exp.h5" "$seq")
+  lp_run_ini "$f" "${model[@]}" "$@"
+}
+lp_run_ini() {
+  local f=$1; shift
+  { cat <<INI
 [data]
 train = $T/corpus.h5
 val = general:$T/corpus.h5:val

@@ -2,7 +2,8 @@
 # its state in the test's temp dir, stopped on exit whatever happens; a tiny base model and run
 # config for smoke-sized jobs; helpers to submit and wait.
 #   SRC (the repository), $T, fail, run        from tests/cli/lib.sh
-#   lp_cluster_start [--nodes N]               start it; SLURM_CONF exported
+#   lp_cluster_prereq                          root and Slurm installed, else skip (exit 77)
+#   lp_cluster_start [--nodes N]               start it (free ports); SLURM_CONF exported
 #   lp_tiny_base FILE                          a 4-layer model with the embedded tokenizer
 #   lp_smoke_config FILE RUN_DIR [key=value...] a run config for a few-second training
 #   lp_submit ARGS...                          sbatch --parsable from the repository; prints the job id
@@ -28,7 +29,7 @@ lp_e2e_cleanup() {
 }
 trap lp_e2e_cleanup EXIT
 
-lp_cluster_start() {
+lp_cluster_prereq() {
   # slurmd must start job steps as the submitting user: only root can run the local cluster
   [ "$(id -u)" = 0 ] || { echo "SKIPPED: the local Slurm cluster needs root"; exit 77; }
   # Slurm is a prerequisite outside the project: a skip only when Debian's packages cannot be installed
@@ -36,6 +37,10 @@ lp_cluster_start() {
     (LP_ENV_FUNCTIONS_ONLY=1 . "$SRC/slurm/env.sh" && lp_install_debs $LP_SLURM_DEBS) ||
       { echo "SKIPPED: Slurm is not installed and Debian's slurm-wlm/munge could not be installed"; exit 77; }
   fi
+}
+
+lp_cluster_start() {
+  lp_cluster_prereq
   bash "$SRC/slurm/local-cluster.sh" start "$@" || fail "local Slurm cluster did not start"
   export SLURM_CONF=$LP_SLURM_DIR/slurm.conf
 }

@@ -6,7 +6,6 @@
 # same layout on 1 and 2 nodes, and predicted peak memory per rank within 10% of measured. The
 # predicted step times are printed, not asserted: this machine is shared, timings are not tests.
 set -euo pipefail
-export LP_SLURM_PORT=${LP_SLURM_PORT:-6957}
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIPPED: the local Slurm cluster needs root"; exit 77; }
 command -v nsenter >/dev/null && command -v ip >/dev/null || { echo "SKIPPED: needs ip (iproute2) and nsenter (util-linux)"; exit 77; }

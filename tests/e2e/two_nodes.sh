@@ -11,18 +11,16 @@
 #      `scontrol requeue` of the failed job resumes from the last checkpoint and finishes every step;
 #   4. `local-cluster.sh stop` leaves no namespace, link, mount or process of the cluster behind.
 set -euo pipefail
-# not the one-node tests' port: the bridge and namespaces are named after it
-export LP_SLURM_PORT=${LP_SLURM_PORT:-6937}
 source "${LP_SOURCE_DIR:?run through ctest}/tests/e2e/cluster.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIPPED: the local Slurm cluster needs root"; exit 77; }
 command -v nsenter >/dev/null && command -v ip >/dev/null || { echo "SKIPPED: needs ip (iproute2) and nsenter (util-linux)"; exit 77; }
-P=$LP_SLURM_PORT
 snapshot() {   # what the cluster may create: namespaces, links, mounts (sorted names)
   { ip netns list | awk '{print "netns " $1}'; ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}'
     awk '{print "mount " $2}' /proc/mounts; } | sort
 }
 snapshot > "$T/before.txt"
 lp_cluster_start --nodes 2
+P=$(cat "$LP_SLURM_DIR/port")   # the namespaces are named after the port the cluster picked
 [ "$(sinfo -h -N -o %N | sort | tr '\n' ' ')" = "node1 node2 " ] || fail "nodes: $(sinfo -N)"
 
 lp_tiny_base "$T/base.h5"

@@ -32,27 +32,8 @@ for F in llama3 qwen2 qwen3 mistral; do
   want=$(ref_ids "$LP_FIXTURES/tiny-$F.reference.h5")
   got=$(gen "$D/exp.h5")
   [ "$got" = "$want" ] || fail "$F: expanded model's greedy ids $got, reference $want"
-  cat > "$D/run.ini" <<INI
-[model]
-path = $D/exp.h5
-[data]
-train = $T/corpus.h5
-val = bytes:$T/corpus.h5:val
-seq_len = 32
-[batch]
-micro_batch = 2
-microbatches = 2
-steps = 4
-[optim]
-lr = 1e-3
-warmup_steps = 1
-schedule = constant
-[run]
-dir = $D/run1
-eval_every = 2
-eval_tokens = 512
-ckpt_every = 2
-INI
+  lp_run_ini "$D/run.ini" "[model]" "path = $D/exp.h5" "[data]" "val = bytes:$T/corpus.h5:val" "[optim]" \
+    "schedule = constant" "[run]" "dir = $D/run1" "eval_tokens = 512" "ckpt_every = 2"
   "$LLAMAPRO" train --config "$D/run.ini" 2> "$D/p1.log" || fail "$F train: $(tail -3 "$D/p1.log")"
   mpi -n 2 "$LLAMAPRO" train --config "$D/run.ini" parallel.pp=2 run.dir="$D/run2" 2> "$D/p2.log" || fail "$F pp 2: $(tail -3 "$D/p2.log")"
   h5diff -q "$D/run1/final.h5" "$D/run2/final.h5" || fail "$F: pp 2 final model differs from pp 1"

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout_walk.h"
 #include "llamapro/corpus.h"
 #include "llamapro/mixture.h"
 #include "llamapro/run_config.h"
@@ -34,6 +35,13 @@ static int make(const char *out, int offset, int n) {
     return 0;
 }
 
+static void fill(void *x, uint64_t step, int first, int n, int *buf) { lp_mixture_fill(x, step, first, n, buf); }
+static void tag(void *x, uint64_t step, int slot, FILE *f) {
+    uint64_t c;
+    int s = lp_mixture_source_of(x, step, slot, &c);
+    fprintf(f, " %d %llu", s, (unsigned long long)c);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int rank, size, rc = 0;
@@ -49,10 +57,6 @@ int main(int argc, char **argv) {
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     int pp = atoi(argv[3]), dp = atoi(argv[4]), G = atoi(argv[5]), steps = atoi(argv[6]), micro = atoi(argv[7]);
-    if (size != pp * dp) {
-        fprintf(stderr, "world %d != pp*dp\n", size);
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
     const int T = 8;
     lp_run_config cfg;
     lp_run_config_defaults(&cfg);
@@ -61,25 +65,7 @@ int main(int argc, char **argv) {
     snprintf(assign, sizeof assign, "data.train=%s", argv[2]);
     lp_run_config_override(&cfg, assign);
     lp_mixture *x = lp_mixture_open(cfg.train_path, cfg.train_split, cfg.replay, cfg.seed, T, G);
-    int d = rank % dp, lo = d * G / dp, hi = (d + 1) * G / dp;
-    int *buf = malloc((size_t)micro * (T + 1) * sizeof *buf);
-    char path[64];
-    snprintf(path, sizeof path, "rank%d.txt", rank);
-    FILE *f = fopen(path, "w");
-    for (int k = 0; k < steps; k++)
-        for (int j = lo; j < hi; j += micro) {
-            int n = hi - j < micro ? hi - j : micro;
-            lp_mixture_fill(x, (uint64_t)k, j, n, buf);
-            for (int q = 0; q < n; q++) {
-                uint64_t c;
-                int s = lp_mixture_source_of(x, (uint64_t)k, j + q, &c);
-                fprintf(f, "%d %d %d %llu", k, j + q, s, (unsigned long long)c);
-                for (int i = 0; i <= T; i++) fprintf(f, " %d", buf[q * (T + 1) + i]);
-                fputc('\n', f);
-            }
-        }
-    fclose(f);
-    free(buf);
+    layout_walk(pp, dp, G, steps, micro, T, fill, tag, x);
     lp_mixture_close(x);
     lp_run_config_free(&cfg);
     MPI_Finalize();

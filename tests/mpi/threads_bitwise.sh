@@ -18,24 +18,9 @@ cmp -s "$T/fx1.txt" "$T/fx2.txt" || fail "fixture run: losses on 1 and 2 threads
 h5diff -q "$T/fx1.h5" "$T/fx2.h5" /weights /weights || fail "fixture run: weights on 1 and 2 threads differ"
 
 # 2. the CLI run
-{ lp_model_ini "$T/exp.h5" 128 352 4 4 2 4096 64; cat <<INI
-[data]
-train = $T/corpus.h5
-val = general:$T/corpus.h5:val
-seq_len = 64
-[batch]
-micro_batch = 4
-microbatches = 2
-steps = 8
-[optim]
-lr = 3e-3
-warmup_steps = 2
-[run]
-ckpt_every = 4
-eval_every = 4
-eval_tokens = 2000
-INI
-} > "$T/run.ini"
+mapfile -t model < <(lp_model_ini "$T/exp.h5" 128 352 4 4 2 4096 64)
+lp_run_ini "$T/run.ini" "${model[@]}" "[data]" "seq_len = 64" "[batch]" "micro_batch = 4" "steps = 8" \
+  "[optim]" "lr = 3e-3" "warmup_steps = 2" "[run]" "ckpt_every = 4" "eval_every = 4"
 lp_tiny_setup "$T/run.ini" 60 0.2
 train() { # NAME THREADS RANKS ARGS...
   local name=$1 t=$2 np=$3; shift 3

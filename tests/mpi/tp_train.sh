@@ -3,27 +3,25 @@
 #     tp = 2 and tp = 2 x dp = 2 against tp = 1: losses and grad norms within 1e-5 relative, every
 #     final weight within 1e-5 relative L2; a tp rank holds half the gradients and AdamW state;
 #  2. `llamapro train` on a model with 6 heads and 2 kv heads: the same comparisons through the CLI
-#     (the whole model within 1e-6 relative L2, measured 4e-7; each tensor within 2e-5, see below),
+#     (the whole model within 1e-6 relative L2, measured 4e-7; each tensor within 4e-5, see below),
 #     a tp = 2 rank's activation memory and plan's prediction of it, and bf16 (packed weight
 #     shards) tp = 2 against bf16 tp = 1.
-#     Why 2e-5 for one tensor: new block 2's w2 starts at 0, so after step 1 it is -lr g/(|g|+eps)
+#     Why 4e-5 for one tensor: new block 2's w2 starts at 0, so after step 1 it is -lr g/(|g|+eps)
 #     elementwise, and element (92, 103) has |g| = 1.5e-8 = 1.5 eps, a sum of dout * hg products
 #     that nearly cancel, which fp32 gives to about 1.5% only, under ANY change of summation order
 #     (and where g/(|g|+eps) passes a quarter of g's relative error on): at tp = 1, microbatches 4 x 1 instead of 2 x 2 moves w2[92,103] from
 #     0.6058 lr to 0.6076 lr, tp = 2 to 0.5999 lr, tp = 2 with the partial sums completed exactly
 #     (in double) to 0.6009 lr. Every other element is within 6e-5 lr, but this one alone is
 #     6e-6 = 4.4e-5 of |w2| = lr sqrt(18432) after step 1, 1.6e-5 after 5 (1.3e-5 with the
-#     double completion, 4.9e-6 for the tp = 1 reordering). Losses agree to 1e-8.
+#     double completion, 4.9e-6 for the tp = 1 reordering; 2.4e-5 with the fused elementwise
+#     kernels, whose last bits differ: hence 4e-5). Losses agree to 1e-8.
 #  3. a checkpoint written by pp = 1, tp = 2 resumed by tp = 1 (and one by tp = 1 resumed by pp = 2
 #     x tp = 2) continuing within the tolerance of a straight tp = 1 run;
 #  4. bad layouts (tp not dividing heads / kv heads / hidden_dim, ranks not a multiple of pp x tp)
 #     exit 1 with one line naming [parallel] tp and what would work.
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 : "${LP_PIPE_CHECK:?run through ctest}"
-export OMP_NUM_THREADS=1
-PY=/usr/bin/python3
-L2="$LP_SOURCE_DIR/tests/mpi/tp_rel_l2.py"
-mpi() { "$MPIEXEC" -q --oversubscribe --bind-to none "$@"; }
+source "$LP_SOURCE_DIR/tests/mpi/tp_common.sh"
 close_steps() { # A.txt B.txt: pipe_check step lines, loss and grad norm within 1e-5 relative
   $PY - "$1" "$2" <<'PYEOF'
 import sys
@@ -33,18 +31,6 @@ for x, y in zip(a, b):
     for i in (1, 2):
         u, v = float.fromhex(x[i]), float.fromhex(y[i])
         assert abs(u - v) <= 1e-5 * abs(u), (x, y)
-PYEOF
-}
-close_metrics() { # A.jsonl B.jsonl N [TOL]: N step losses (and grad norms) within TOL (1e-5) relative
-  $PY - "$1" "$2" "$3" "${4:-1e-5}" <<'PYEOF'
-import json, sys
-def rows(p):
-    return [(r["step"], r["loss"], r["grad_norm"]) for r in map(json.loads, open(p)) if "grad_norm" in r]
-a, b, n, tol = rows(sys.argv[1]), rows(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-assert len(a) == len(b) == n and [r[0] for r in a] == [r[0] for r in b], (a, b)
-for x, y in zip(a, b):
-    for i in (1, 2):
-        assert abs(x[i] - y[i]) <= tol * abs(x[i]), (x, y)
 PYEOF
 }
 
@@ -92,7 +78,7 @@ for case in "ct2 2 parallel.tp=2" "cp2t2 4 parallel.tp=2 parallel.pp=2" "ct2d2 4
   name=$1 np=$2; shift 2
   mpi -n "$np" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/$name" "$@" 2> "$T/$name.log" || fail "$name: $(tail -3 "$T/$name.log")"
   close_metrics "$T/c1/metrics.jsonl" "$T/$name/metrics.jsonl" 5 || fail "6 heads: $name losses differ from tp = 1"
-  $PY "$L2" "$T/c1/final.h5" "$T/$name/final.h5" 2e-5 1e-6 || fail "6 heads: $name final weights differ from tp = 1"
+  $PY "$L2" "$T/c1/final.h5" "$T/$name/final.h5" 4e-5 1e-6 || fail "6 heads: $name final weights differ from tp = 1"
 done
 
 # memory of a tp = 2 rank (metrics' last memory record): the activation buffers of the split parts
@@ -138,12 +124,12 @@ mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" parallel.tp=2 
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" 2> "$T/r21b.log"
 grep -q 'resuming from .*step-3.h5 at step 3' "$T/r21b.log" || fail "tp 2 -> 1: no resume: $(cat "$T/r21b.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r21/metrics.jsonl" 5 || fail "tp 2 -> tp 1 resume: losses differ"
-$PY "$L2" "$T/c1/final.h5" "$T/r21/final.h5" 2e-5 || fail "tp 2 -> tp 1 resume: final weights differ"
+$PY "$L2" "$T/c1/final.h5" "$T/r21/final.h5" 4e-5 || fail "tp 2 -> tp 1 resume: final weights differ"
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r12" batch.steps=3 run.ckpt_every=3 2> /dev/null
 mpi -n 4 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r12" parallel.tp=2 parallel.pp=2 2> "$T/r12.log" \
   || fail "tp 1 -> pp 2 x tp 2: $(tail -3 "$T/r12.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r12/metrics.jsonl" 5 || fail "tp 1 -> pp 2 x tp 2 resume: losses differ"
-$PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 2e-5 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
+$PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 4e-5 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
 
 # 4. bad layouts: exit 1 before any compute, one line from rank 0 saying what would work
 bad() { # NP PATTERN OVERRIDES...

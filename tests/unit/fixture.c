@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llamapro/expand.h"
+#include "llamapro/forward.h"
+
 const char *fx_path(const char *name) {
     static char buf[4096];
     const char *dir = getenv("LP_FIXTURES");
@@ -103,4 +106,45 @@ void fx_load_reference_model(lp_model *m) {
         for (size_t j = 0; j < n; j++) m->tensors[i].data[j] = (float)w[j];
         free(w);
     }
+}
+
+void fx_expanded_run_init(fx_expanded_run *r, int bf16) {
+    memset(r, 0, sizeof *r);
+    fx_load_reference_model(&r->base);
+    char err[256];
+    if (lp_expand(&r->base, &r->m, 2, LP_EXPAND_INTERLEAVE, r->new_layers, err, sizeof err) != 0) {
+        fprintf(stderr, "expanding the reference model: %s\n", err);
+        exit(1);
+    }
+    for (int k = 0; k < 2; k++) lp_model_set_layer_trainable(&r->m, r->new_layers[k]);
+    if (bf16) lp_model_set_precision(&r->m, LP_BF16, 32);
+    r->before = calloc((size_t)r->m.n_tensors, sizeof(float *));
+    for (int i = 0; i < r->m.n_tensors; i++) {
+        r->before[i] = malloc(r->m.tensors[i].numel * sizeof(float));
+        memcpy(r->before[i], r->m.tensors[i].data, r->m.tensors[i].numel * sizeof(float));
+    }
+    size_t n;
+    r->seq = fx_read_int(fx_reference(), "/input/sequences", &n);
+    r->T = (int)n / 2 - 1;
+    lp_layout_init(&r->ly, MPI_COMM_WORLD, 1, "test");
+    lp_partition_plan(&r->part, &r->m, 1, 2, r->T, 1, LP_SCHED_1F1B, NULL, NULL, "test");
+    lp_pipe_init(&r->t, &r->m, &r->ly, &r->part, 2, r->T, 1, 0.9, 0.95, 1e-8, 0.1, 1.0);
+}
+
+void fx_expanded_run_forward(fx_expanded_run *r) {
+    int T = r->T, *tokens = malloc(sizeof(int) * 2 * T);
+    for (int b = 0; b < 2; b++) memcpy(tokens + b * T, r->seq + b * (T + 1), sizeof(int) * T);
+    lp_forward(&r->m, &r->t.acts[0], tokens, NULL, 2, T, NULL);
+    free(tokens);
+}
+
+void fx_expanded_run_free(fx_expanded_run *r) {
+    for (int i = 0; i < r->m.n_tensors; i++) free(r->before[i]);
+    free(r->before);
+    free(r->seq);
+    lp_pipe_free(&r->t);
+    lp_partition_free(&r->part);
+    lp_layout_free(&r->ly);
+    lp_model_free(&r->m);
+    lp_model_free(&r->base);
 }

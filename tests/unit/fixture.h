@@ -22,4 +22,26 @@ const char *fx_reference(void);
  * /base/weights; defined only for programs that link llamapro (every unit test does). */
 #include "llamapro/model.h"
 void fx_load_reference_model(lp_model *m);
+
+/* The fixture's LLaMA Pro run (/expanded/train): the reference model expanded by 2 interleaved
+ * blocks, the new ones trainable, and the training engine on one stage (pp = 1, dp = 1) with the
+ * fixture's recipe (AdamW betas 0.9/0.95, eps 1e-8, weight decay 0.1, clip 1.0; the caller steps
+ * lp_pipe_step(&r->t, r->seq, 1e-2, ...)) on its 2 sequences of T + 1 tokens. With `bf16`, the
+ * model is set to precision bf16 first. before[i] is a copy of tensor i before training. */
+#include "llamapro/partition.h"
+#include "llamapro/pipeline.h"
+typedef struct {
+    lp_model base, m;
+    int new_layers[2];
+    float **before;
+    int *seq, T;
+    lp_layout ly;
+    lp_partition part;
+    lp_pipe t;
+} fx_expanded_run;
+void fx_expanded_run_init(fx_expanded_run *r, int bf16);
+/* The model's forward as it is now on the first T tokens of both sequences: logits in
+ * r->t.acts[0].logits. */
+void fx_expanded_run_forward(fx_expanded_run *r);
+void fx_expanded_run_free(fx_expanded_run *r);
 #endif

@@ -90,40 +90,20 @@ static void test_expand_identity(void **state) {
 
 static void test_train_new_blocks_matches_reference(void **state) {
     (void)state;
-    lp_model base, m;
-    fx_load_reference_model(&base);
-    int new_layers[2];
-    char err[256];
-    assert_int_equal(lp_expand(&base, &m, 2, LP_EXPAND_INTERLEAVE, new_layers, err, sizeof err), 0);
-    for (int k = 0; k < 2; k++) lp_model_set_layer_trainable(&m, new_layers[k]);
-
-    /* a copy of every tensor before training, to check frozen ones stay bitwise unchanged */
-    float **before = calloc((size_t)m.n_tensors, sizeof(float *));
-    for (int i = 0; i < m.n_tensors; i++) {
-        before[i] = malloc(m.tensors[i].numel * sizeof(float));
-        memcpy(before[i], m.tensors[i].data, m.tensors[i].numel * sizeof(float));
-    }
+    fx_expanded_run r;
+    fx_expanded_run_init(&r, 0);
+    lp_model *m = &r.m;
     size_t n;
-    int *seq = fx_read_int(fx_reference(), "/input/sequences", &n);
-    int T = (int)n / 2 - 1;
-    /* the training engine's step on one stage (pp = 1, dp = 1) */
-    lp_layout ly;
-    lp_layout_init(&ly, MPI_COMM_WORLD, 1, "test");
-    lp_partition part;
-    lp_partition_plan(&part, &m, 1, 2, T, 1, LP_SCHED_1F1B, NULL, NULL, "test");
-    lp_pipe t;
-    /* recipe: AdamW lr=1e-2 betas=(0.9,0.95) eps=1e-8 wd=0.1 (matrices), constant lr, clip 1.0 */
-    lp_pipe_init(&t, &m, &ly, &part, 2, T, 1, 0.9, 0.95, 1e-8, 0.1, 1.0);
     double *losses = fx_read(fx_reference(), "/expanded/train/losses", &n);
     double *norms = fx_read(fx_reference(), "/expanded/train/grad_norms_before_clip", &n);
     for (int s = 0; s < 3; s++) {
-        double gn = 0, loss = lp_pipe_step(&t, seq, 1e-2, &gn);
+        double gn = 0, loss = lp_pipe_step(&r.t, r.seq, 1e-2, &gn);
         printf("step %d loss %.7f (ref %.7f) grad norm %.7f (ref %.7f)\n", s, loss, losses[s], gn, norms[s]);
         assert_true(fabs(loss - losses[s]) <= 1e-4 * fabs(losses[s]));
         assert_true(fabs(gn - norms[s]) <= 1e-4 * fabs(norms[s]));
     }
-    for (int i = 0; i < m.n_tensors; i++) {
-        lp_tensor *tt = &m.tensors[i];
+    for (int i = 0; i < m->n_tensors; i++) {
+        lp_tensor *tt = &m->tensors[i];
         if (tt->trainable) {
             char d[160];
             snprintf(d, sizeof d, "/expanded/train/weights_after/%s", tt->name);
@@ -133,25 +113,18 @@ static void test_train_new_blocks_matches_reference(void **state) {
             assert_true(rel <= 1e-4);
             free(w);
         } else {
-            assert_memory_equal(tt->data, before[i], tt->numel * sizeof(float));
+            assert_memory_equal(tt->data, r.before[i], tt->numel * sizeof(float));
         }
     }
-    int *tokens = malloc(sizeof(int) * 2 * T);
-    for (int b = 0; b < 2; b++) memcpy(tokens + b * T, seq + b * (T + 1), sizeof(int) * T);
-    lp_forward(&m, &t.acts[0], tokens, NULL, 2, T, NULL);
+    fx_expanded_run_forward(&r);
     double *after = fx_read(fx_reference(), "/expanded/train/logits_after", &n);
-    assert_true(fx_max_abs_diff_f(t.acts[0].logits, after, n) <= 1e-4);
+    assert_true(fx_max_abs_diff_f(r.t.acts[0].logits, after, n) <= 1e-4);
     /* gradient and optimizer memory exist for the two new layers only */
-    for (int l = 0; l < m.cfg.n_layers; l++)
-        assert_int_equal(m.layers[l].grads != NULL, l == new_layers[0] || l == new_layers[1]);
-    assert_int_equal(lp_adamw_bytes(&t.opt), 2 * 2 * lp_layer_numel(&m.cfg) * sizeof(float));
-    for (int i = 0; i < m.n_tensors; i++) free(before[i]);
-    free(before); free(seq); free(losses); free(norms); free(tokens); free(after);
-    lp_pipe_free(&t);
-    lp_partition_free(&part);
-    lp_layout_free(&ly);
-    lp_model_free(&m);
-    lp_model_free(&base);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        assert_int_equal(m->layers[l].grads != NULL, l == r.new_layers[0] || l == r.new_layers[1]);
+    assert_int_equal(lp_adamw_bytes(&r.t.opt), 2 * 2 * lp_layer_numel(&m->cfg) * sizeof(float));
+    free(losses); free(norms); free(after);
+    fx_expanded_run_free(&r);
 }
 
 int main(int argc, char **argv) {

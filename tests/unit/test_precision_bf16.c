@@ -122,57 +122,34 @@ static void test_expand_identity_bf16(void **state) {
 
 static void test_train_new_blocks_bf16(void **state) {
     (void)state;
-    lp_model base, m;
-    fx_load_reference_model(&base);
-    int new_layers[2];
-    char err[256];
-    assert_int_equal(lp_expand(&base, &m, 2, LP_EXPAND_INTERLEAVE, new_layers, err, sizeof err), 0);
-    for (int k = 0; k < 2; k++) lp_model_set_layer_trainable(&m, new_layers[k]);
-    lp_model_set_precision(&m, LP_BF16, 32);
-    float **before = calloc((size_t)m.n_tensors, sizeof(float *));
-    for (int i = 0; i < m.n_tensors; i++) {
-        before[i] = malloc(m.tensors[i].numel * sizeof(float));
-        memcpy(before[i], m.tensors[i].data, m.tensors[i].numel * sizeof(float));
-    }
+    fx_expanded_run r;
+    fx_expanded_run_init(&r, 1);
+    lp_model *m = &r.m;
     size_t n;
-    int *seq = fx_read_int(fx_reference(), "/input/sequences", &n);
-    int T = (int)n / 2 - 1, G = 4 * m.cfg.n_layers + 1;
-    lp_layout ly;
-    lp_layout_init(&ly, MPI_COMM_WORLD, 1, "test");
-    lp_partition part;
-    lp_partition_plan(&part, &m, 1, 2, T, 1, LP_SCHED_1F1B, NULL, NULL, "test");
-    lp_pipe t;
-    lp_pipe_init(&t, &m, &ly, &part, 2, T, 1, 0.9, 0.95, 1e-8, 0.1, 1.0);
+    int G = 4 * m->cfg.n_layers + 1;
     double *losses = fx_read(fx_reference(), "/expanded/train/losses", &n);
     double *lg = fx_read(fx_reference(), "/expanded/logits_at_init", &n);
     double ltol = 2 * logits_tol(G) * rms(lg, n);
     for (int s = 0; s < 3; s++) {
-        double gn = 0, loss = lp_pipe_step(&t, seq, 1e-2, &gn);
+        double gn = 0, loss = lp_pipe_step(&r.t, r.seq, 1e-2, &gn);
         printf("bf16 step %d loss %.7f (ref %.7f, diff %.2g, allowed %.2g)\n", s, loss, losses[s], fabs(loss - losses[s]),
                ltol);
         assert_true(fabs(loss - losses[s]) <= ltol);
     }
     /* frozen tensors bitwise unchanged; the bf16 copies of trainable layers follow the masters */
-    for (int i = 0; i < m.n_tensors; i++)
-        if (!m.tensors[i].trainable) assert_memory_equal(m.tensors[i].data, before[i], m.tensors[i].numel * sizeof(float));
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!m->tensors[i].trainable) assert_memory_equal(m->tensors[i].data, r.before[i], m->tensors[i].numel * sizeof(float));
     for (int k = 0; k < 2; k++) {
-        lp_layer *ly = &m.layers[new_layers[k]];
-        for (size_t j = 0; j < lp_layer_numel(&m.cfg); j++) assert_int_equal(ly->wbf16[j], lp_bf16_of(ly->params[j]));
+        lp_layer *ly = &m->layers[r.new_layers[k]];
+        for (size_t j = 0; j < lp_layer_numel(&m->cfg); j++) assert_int_equal(ly->wbf16[j], lp_bf16_of(ly->params[j]));
     }
-    int *tokens = malloc(sizeof(int) * 2 * T);
-    for (int b = 0; b < 2; b++) memcpy(tokens + b * T, seq + b * (T + 1), sizeof(int) * T);
-    lp_forward(&m, &t.acts[0], tokens, NULL, 2, T, NULL);
+    fx_expanded_run_forward(&r);
     double *after = fx_read(fx_reference(), "/expanded/train/logits_after", &n);
-    double rel = rel_l2(t.acts[0].logits, after, n);
+    double rel = rel_l2(r.t.acts[0].logits, after, n);
     printf("bf16 logits after 3 steps rel L2 %.3g (allowed %.3g)\n", rel, 2 * logits_tol(G));
     assert_true(rel <= 2 * logits_tol(G));
-    for (int i = 0; i < m.n_tensors; i++) free(before[i]);
-    free(before); free(seq); free(losses); free(lg); free(tokens); free(after);
-    lp_pipe_free(&t);
-    lp_partition_free(&part);
-    lp_layout_free(&ly);
-    lp_model_free(&m);
-    lp_model_free(&base);
+    free(losses); free(lg); free(after);
+    fx_expanded_run_free(&r);
 }
 
 /* generate's path in bf16: the key/value-cache decoder (one row per GEMM, packed bf16 weights)
