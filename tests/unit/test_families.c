@@ -270,8 +270,11 @@ static void test_expand_train(void **state) {
         /* k's bias on RoPE's slowest pairs barely moves the scores (a shift common to all keys
          * cancels in the softmax), so its gradient there is ~0 and AdamW's first nonzero update,
          * whose size does not depend on the gradient's, amplifies float32 rounding: measured
-         * 1.2e-4 on the last element of a head (hd/2 - 1 = the slowest pair), 1e-3 allowed for bk */
-        assert_true(rel <= (tt->kind == LP_BK ? 1e-3 : 1e-4));
+         * 1.2e-4 on the last element of a head (hd/2 - 1 = the slowest pair), 1e-3 allowed for bk.
+         * The same amplification on one element of qwen3's layer-1 wv (element 1501): 6.4e-5 with
+         * the stored-softmax attention, 1.06e-4 with the flash one (all of it that element; the
+         * gradients agree to 1.2e-6 in both): 2e-4 allowed for the other tensors */
+        assert_true(rel <= (tt->kind == LP_BK ? 1e-3 : 2e-4));
         free(w);
         free(r);
         checked++;
