@@ -28,11 +28,13 @@
  * Scratch: one workspace per activation set (lp_attention_ws_floats): score tiles
  * [B*H*Tp, TB] and tile-major copies of q, k, v and the gradients; nothing scales with T*T.
  *
- * Measured (attention alone at the bench shape B=8 T=256 H=KV=8 hd=64, forward + backward of one
- * layer, best of 20, 2 cores shared with other jobs, load 3.5-6, so +-30%): the former kernel
- * (per-head sgemm, stored [B,H,T,T] softmax) 29-40 ms on 2 threads, 34-47 ms on 1; this one fp32
- * 57-65 / 46-66 ms (recomputed scores, 64x64 sgemm calls), bf16 43-48 / 32-44 ms. TB = 128 was
- * slower in both precisions. Bench figures: see the report of the commit.
+ * Measured (machine nearly idle, load 0.6-1.6): attention alone at the bench shape (B=8 T=256
+ * H=KV=8 hd=64, forward + backward of one layer, best of 20): the former kernel (per-head sgemm,
+ * stored [B,H,T,T] softmax) 18-26 ms on 2 threads, 30-34 ms on 1; this one fp32 24-31 / 41-46 ms
+ * (recomputed scores, 64x64 sgemm calls), bf16 20-25 / 31-39 ms. In `bench` (bench.ini, --expand
+ * 2, 2 threads, two alternating rounds) attention per step: bf16 0.112-0.128 s before, 0.121-0.130
+ * s now; fp32 0.123-0.125 s before, 0.139-0.142 s now. TB = 128 was slower in both precisions. The
+ * bf16 products are the limit: oneDNN 2.6 runs these small bf16 matmuls at ~100 GFLOP/s per core.
  *
  * Built with -ffast-math (CMakeLists.txt) so expf vectorises (libmvec); no infinities are used:
  * masked scores are skipped by index, never set to -inf.
