@@ -45,7 +45,7 @@ for case in "t2 2 1 4 2" "p2t2 4 2 4 2" "t2d2 4 1 2 2"; do
   close_steps "$T/f1.txt" "$T/$1.txt" || fail "fixture: $1 losses differ from tp = 1: $(paste "$T/f1.txt" "$T/$1.txt")"
   # 2e-5: new block 2's w2 has the near-cancelling element of part 2 here too (flash attention's
   # rounding: w2[9,17] of layer 5 at 1.3e-3 relative, the rest of the tensor 1.9e-6)
-  $PY "$L2" "$T/f1.h5" "$T/$1.h5" 2e-5 || fail "fixture: $1 final weights differ from tp = 1"
+  $PY "$L2" "$T/f1.h5" "$T/$1.h5" 2e-5 1e-6 || fail "fixture: $1 final weights differ from tp = 1"
 done
 # memory: every tensor-parallel rank holds half of tp = 1's gradients and optimizer state
 read -r g1 o1 < <(sed -nE "s/.*stage 0 replica 0: .* gradients ([0-9]+) optimizer ([0-9]+) .*/\1 \2/p" "$T/f1.log")
@@ -124,12 +124,12 @@ mpi -n 2 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" parallel.tp=2 
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r21" 2> "$T/r21b.log"
 grep -q 'resuming from .*step-3.h5 at step 3' "$T/r21b.log" || fail "tp 2 -> 1: no resume: $(cat "$T/r21b.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r21/metrics.jsonl" 5 || fail "tp 2 -> tp 1 resume: losses differ"
-$PY "$L2" "$T/c1/final.h5" "$T/r21/final.h5" 4e-5 || fail "tp 2 -> tp 1 resume: final weights differ"
+$PY "$L2" "$T/c1/final.h5" "$T/r21/final.h5" 4e-5 1e-6 || fail "tp 2 -> tp 1 resume: final weights differ"
 run "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r12" batch.steps=3 run.ckpt_every=3 2> /dev/null
 mpi -n 4 "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/r12" parallel.tp=2 parallel.pp=2 2> "$T/r12.log" \
   || fail "tp 1 -> pp 2 x tp 2: $(tail -3 "$T/r12.log")"
 close_metrics "$T/c1/metrics.jsonl" "$T/r12/metrics.jsonl" 5 || fail "tp 1 -> pp 2 x tp 2 resume: losses differ"
-$PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 4e-5 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
+$PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 4e-5 1e-6 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
 
 # 4. bad layouts: exit 1 before any compute, one line from rank 0 saying what would work
 bad() { # NP PATTERN OVERRIDES...
