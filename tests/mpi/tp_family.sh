@@ -2,8 +2,10 @@
 # Qwen2 fixture (q/k/v biases, split with their heads) and the Qwen3 fixture (per-head q/k norms,
 # replicated, their gradients summed over the tp group), each expanded by 2 blocks and trained 5
 # AdamW steps: tp = 2 (and for Qwen3 pp = 2 x tp = 2) against tp = 1, losses within 1e-5 relative
-# and every final weight within 1e-5 relative L2 (measured: losses 1e-8, worst tensor 8e-6 for Qwen2's bk, 3e-6 for Qwen3; a
-# rank that did not sum its q/k norm gradients is 2e-3 off); a Qwen2 checkpoint written by tp = 2
+# and the final weights within 1e-6 relative L2 over the whole model, each tensor within 2e-5
+# (measured: losses 1e-8; worst tensor Qwen2's bk at 8e-6 to 1.03e-5 depending on the last bits of
+# the attention and elementwise kernels: a bias of 32 values whose gradient is a short sum; Qwen3
+# 3e-6; a rank that did not sum its q/k norm gradients is 2e-3 off); a Qwen2 checkpoint written by tp = 2
 # resumes on tp = 1 within the same tolerance (the biases gathered whole by global name).
 source "${LP_SOURCE_DIR:?run through ctest}/tests/cli/lib.sh" || exit 1
 : "${LP_FIXTURES:?run through ctest}"
@@ -33,14 +35,14 @@ for F in qwen2 qwen3; do
     || fail "$F tp 2: $(tail -3 "$D/t2.log")"
   grep -q 'per tensor-parallel rank' "$D/t2.log" || fail "$F: tp 2 did not split: $(tail -3 "$D/t2.log")"
   close_metrics "$D/t1/metrics.jsonl" "$D/t2/metrics.jsonl" 5 || fail "$F: tp 2 losses differ from tp 1"
-  $PY "$L2" "$D/t1/final.h5" "$D/t2/final.h5" 1e-5 || fail "$F: tp 2 final weights differ from tp 1"
+  $PY "$L2" "$D/t1/final.h5" "$D/t2/final.h5" 2e-5 1e-6 || fail "$F: tp 2 final weights differ from tp 1"
 done
 # Qwen3 on pp = 2 x tp = 2 (each stage sums its own layers' q/k norm gradients)
 D=$T/qwen3
 mpi -n 4 "$LLAMAPRO" train --config "$D/run.ini" run.dir="$D/p2t2" parallel.tp=2 parallel.pp=2 2> "$D/p2t2.log" \
   || fail "qwen3 pp 2 x tp 2: $(tail -3 "$D/p2t2.log")"
 close_metrics "$D/t1/metrics.jsonl" "$D/p2t2/metrics.jsonl" 5 || fail "qwen3: pp 2 x tp 2 losses differ from tp 1"
-$PY "$L2" "$D/t1/final.h5" "$D/p2t2/final.h5" 1e-5 || fail "qwen3: pp 2 x tp 2 final weights differ from tp 1"
+$PY "$L2" "$D/t1/final.h5" "$D/p2t2/final.h5" 2e-5 1e-6 || fail "qwen3: pp 2 x tp 2 final weights differ from tp 1"
 # Qwen2: 3 steps on tp = 2 with a checkpoint, 2 more on tp = 1
 D=$T/qwen2
 mpi -n 2 "$LLAMAPRO" train --config "$D/run.ini" run.dir="$D/r" parallel.tp=2 batch.steps=3 run.ckpt_every=3 2> "$D/ra.log" \
@@ -48,5 +50,5 @@ mpi -n 2 "$LLAMAPRO" train --config "$D/run.ini" run.dir="$D/r" parallel.tp=2 ba
 run "$LLAMAPRO" train --config "$D/run.ini" run.dir="$D/r" 2> "$D/rb.log"
 grep -q 'resuming from .*step-3.h5 at step 3' "$D/rb.log" || fail "qwen2 tp 2 -> 1: no resume: $(cat "$D/rb.log")"
 close_metrics "$D/t1/metrics.jsonl" "$D/r/metrics.jsonl" 5 || fail "qwen2 tp 2 -> tp 1 resume: losses differ"
-$PY "$L2" "$D/t1/final.h5" "$D/r/final.h5" 1e-5 || fail "qwen2 tp 2 -> tp 1 resume: final weights differ"
+$PY "$L2" "$D/t1/final.h5" "$D/r/final.h5" 2e-5 1e-6 || fail "qwen2 tp 2 -> tp 1 resume: final weights differ"
 echo "tp_family: passed"
