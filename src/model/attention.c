@@ -107,9 +107,11 @@ static inline void put(const geo *g, void *dst, size_t e, const float *x, int n)
 static size_t esz(const geo *g) { return g->bf ? sizeof(lp_bf16) : sizeof(float); }
 static void *at(const geo *g, void *base, size_t e) { return (char *)base + e * esz(g); }
 
-/* Tile-major row of head `h` (of `nh` heads) at position tq of sequence b. */
+/* Tile-major row of head `h` (of `nh` heads: H query heads in groups, or KV) at position tq of
+ * sequence b: unit (b, h / gs), then tile, then the head in its group, then the row. */
 static size_t tm_row(const geo *g, int nh, int b, int h, int tq) {
-    return (((size_t)(tq / TB) * g->B + b) * nh + h) * TB + tq % TB;
+    int gs = nh / g->KV;
+    return ((((size_t)b * g->KV + h / gs) * g->nT + tq / TB) * gs + h % gs) * TB + tq % TB;
 }
 
 /* Unit u = (sequence b, kv head kv) owns query heads kv*group .. +group: all work on a unit reads
@@ -147,7 +149,7 @@ static void scatter_unit(const geo *g, int u, float *dst, int ld, int h0, int nt
 /* Tile pair (i, i - d) of query row R (tile-major): the unmasked key columns [*lo, *hi] of the
  * tile (empty when hi < lo). */
 static void row_mask(const geo *g, size_t R, int d, int *lo, int *hi) {
-    int i = (int)(R / ((size_t)g->B * g->H * TB)), tq = i * TB + (int)(R % TB), sk0 = (i - d) * TB;
+    int i = (int)(R / ((size_t)g->group * TB) % g->nT), tq = i * TB + (int)(R % TB), sk0 = (i - d) * TB;
     *hi = tq - sk0 < TB - 1 ? tq - sk0 : TB - 1;
     *lo = g->window > 0 && tq - g->window + 1 > sk0 ? tq - g->window + 1 - sk0 : 0;
 }
@@ -160,17 +162,19 @@ static int last_diagonal(const geo *g) {
     return dmax;
 }
 
-/* Diagonal d's products: element e = ii*B*KV + u is the tile pair (ii + d, ii) of unit u. Query side (q, dO, O/dQ: [group*TB, hd] each) starts d tiles in, key
- * side (k, v, dK, dV: [TB, hd]) at tile 0, scores (S, dP, P, dS: [group*TB, TB]) at 0. */
+/* Diagonal d's products of unit u: element ii is the tile pair (ii + d, ii). Query side (q, dO,
+ * O/dQ: [group*TB, hd] each) starts d tiles into the unit, key side (k, v, dK, dV: [TB, hd]) at
+ * its tile 0, scores (S, dP, P, dS: [group*TB, TB]) at the unit's first score tile. Each operand's
+ * matrices are dense (one after the other), which makes oneDNN choose its brgemm kernel. */
 
 enum { PR_S, PR_DP, PR_PV, PR_DV, PR_DK, PR_DQ };
 
-/* Product `kind` of diagonal d for the n elements e0, e0 + step, ...: one batched call. */
-static void product(const geo *g, int kind, int d, int e0, int n, int step, float scale) {
-    int hd = g->hd, M = g->group * TB;
+/* Product `kind` of diagonal d for unit u's n = nT - d tile pairs: one batched call. */
+static void product(const geo *g, int kind, int d, int u, float scale) {
+    int hd = g->hd, M = g->group * TB, n = g->nT - d;
     lp_precision prec = g->bf ? LP_BF16 : LP_FP32;
-    size_t qe = ((size_t)d * g->B * g->KV + e0) * M * hd, ke = (size_t)e0 * TB * hd, se = (size_t)e0 * M * TB;
-    long qs = (long)M * hd * step, ks = (long)TB * hd * step, ss = (long)M * TB * step;
+    size_t t0 = (size_t)u * g->nT, qe = (t0 + d) * M * hd, ke = t0 * TB * hd, se = t0 * M * TB;
+    long qs = (long)M * hd, ks = (long)TB * hd, ss = (long)M * TB;
     float beta = d == 0 ? 0.0f : 1.0f; /* d = 0 visits every row and key tile first */
     switch (kind) {
     case PR_S: /* S = scale Q K^T */
@@ -201,7 +205,7 @@ static void product(const geo *g, int kind, int d, int e0, int n, int step, floa
  * P = exp(S - m) (rounded to the run's precision; l sums the rounded values the product uses),
  * and O rescaled when m grows. */
 static void forward_rows(const geo *g, int d, size_t r0, size_t r1) {
-    size_t R0 = (size_t)d * g->B * g->H * TB;
+    size_t R0 = (size_t)d * g->group * TB; /* score row r is query row r + R0 */
     for (size_t r = r0; r < r1; r++) {
         size_t R = R0 + r;
         int lo, hi, hd = g->hd;
@@ -228,7 +232,7 @@ static void forward_rows(const geo *g, int d, size_t r0, size_t r1) {
 
 /* P = exp(S - lse), dS = P (dP - D) over the score rows [r0, r1) of diagonal d. */
 static void backward_rows(const geo *g, int d, size_t r0, size_t r1, const float *lse) {
-    size_t R0 = (size_t)d * g->B * g->H * TB;
+    size_t R0 = (size_t)d * g->group * TB;
     for (size_t r = r0; r < r1; r++) {
         size_t R = R0 + r;
         int lo, hi;
@@ -258,13 +262,12 @@ static void forward_finish(const geo *g, int u, float *y, float *lse) {
     scatter_unit(g, u, y, g->Y, 0, g->H, kv * g->group, g->group, g->o);
 }
 
-/* Diagonal d of unit u: its nT - d tile pairs, elements u, u + B*KV, ... (one thread). */
+/* Diagonal d of unit u: its nT - d tile pairs (one thread). */
 static void forward_unit_diagonal(const geo *g, int u, int d, float scale) {
-    int n = g->nT - d, step = g->B * g->KV;
-    size_t M = (size_t)g->group * TB;
-    product(g, PR_S, d, u, n, step, scale);
-    for (int ii = 0; ii < n; ii++) forward_rows(g, d, (size_t)(ii * step + u) * M, (size_t)(ii * step + u + 1) * M);
-    product(g, PR_PV, d, u, n, step, scale);
+    size_t M = (size_t)g->group * TB, r0 = (size_t)u * g->nT * M;
+    product(g, PR_S, d, u, scale);
+    forward_rows(g, d, r0, r0 + (size_t)(g->nT - d) * M);
+    product(g, PR_PV, d, u, scale);
 }
 
 void lp_attention_forward(lp_precision prec, float *y, float *lse, float *ws, const float *qkv, int B, int T, int H, int KV,
@@ -317,12 +320,12 @@ void lp_attention_backward(lp_precision prec, float *dqkv, float *ws, const floa
 #pragma omp parallel for schedule(static) /* one parallel region, as the forward */
     for (int u = 0; u < units; u++) {
         backward_start(&g, u, qkv, dy, y);
-        for (int d = 0, step = B * KV; d <= dmax; d++) {
-            product(&g, PR_S, d, u, g.nT - d, step, scale);
-            product(&g, PR_DP, d, u, g.nT - d, step, scale);
-            for (int ii = 0; ii < g.nT - d; ii++)
-                backward_rows(&g, d, (size_t)(ii * step + u) * M, (size_t)(ii * step + u + 1) * M, lse);
-            for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, u, g.nT - d, step, scale);
+        size_t r0 = (size_t)u * g.nT * M;
+        for (int d = 0; d <= dmax; d++) {
+            product(&g, PR_S, d, u, scale);
+            product(&g, PR_DP, d, u, scale);
+            backward_rows(&g, d, r0, r0 + (size_t)(g.nT - d) * M, lse);
+            for (int k = 0; k < 3; k++) product(&g, backward_after_rows[k], d, u, scale);
         }
         backward_finish(&g, u, dqkv);
     }
