@@ -56,7 +56,9 @@ void lp_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
  * from the main thread (attention at the bench shape, fwd + bwd, best of 20, loaded machine):
  * 43-48 ms vs 61-73 ms on 2 threads, 32-44 vs 37-56 ms on 1 (the main-thread version also pays a
  * fork/join per product and row pass, which under load costs a time slice each: 7x slower in
- * bench). oneDNN runs these 64x64x64 bf16 products at only ~100 GFLOP/s per core (half its peak).
+ * bench). Keep the batch dense (stride_x = the matrix's rows * ld): oneDNN 2.6 then picks its
+ * brgemm kernel (~195 GFLOP/s on one core for 4 x 64x64x64, loaded machine); strided batches get
+ * gemm:jit (~155).
  * Not counted in lp_gemm_seconds (the caller counts it as attention). */
 void lp_gemm_batch(lp_precision prec, int batch, int trans_a, int trans_b, int M, int N, int K, float alpha,
                    const void *A, int lda, long stride_a, const void *B, int ldb, long stride_b, float beta, float *C,

@@ -6,13 +6,16 @@
  *
  * Tiles. The sequence is cut into nT tiles of TB positions (the last one padded with zero rows).
  * q, k, v (and dO) are copied (bf16: converted, once per pass) from the fused [N, (H+2KV)*hd] qkv
- * into a tile-major layout where the TB-row blocks of one tile of all (sequence, head) pairs
- * follow each other, and the `group` = H/KV query heads sharing a kv head are adjacent:
- *     q[i][b][h][t][c], k[i][b][g][t][c], v likewise        (i: tile, t: row in tile, h = g*group + j)
- * so for kv head g the group's query rows of tile i are one [group*TB, hd] matrix (GQA costs no
- * broadcast: the group's heads share K as one taller product, and dK, dV sum over the group as
- * the K dimension of one product, without races), and a diagonal of tile pairs (i, j = i - d),
- * i = d .. nT-1, is a batch of equally shaped products at constant strides (lp_gemm_batch). The
+ * into a unit-major tile layout: per unit (sequence b, kv head g) its tiles one after the other,
+ * and in a tile the `group` = H/KV query heads sharing the kv head adjacent:
+ *     q[b][g][i][j][t][c], k[b][g][i][t][c], v likewise      (i: tile, t: row in tile, h = g*group + j)
+ * so the group's query rows of tile i are one [group*TB, hd] matrix (GQA costs no broadcast: the
+ * group's heads share K as one taller product, and dK, dV sum over the group as the K dimension
+ * of one product, without races), and a unit's diagonal of tile pairs (i, j = i - d), i = d ..
+ * nT-1, is a batch of equally shaped products stored densely one after the other
+ * (lp_gemm_batch); the score tiles are laid out the same way. Dense batches matter: oneDNN 2.6
+ * runs them with its brgemm kernel (brg:avx512_core_bf16), while the former layout (tile-major
+ * over all units, a unit's tiles B*KV matrices apart) got gemm:jit, ~20% slower. The
  * loop runs over diagonals d = 0 .. dmax: the online softmax may meet a row's key tiles in any
  * order, d = 0 (the diagonal tiles, which every row has) comes first, and a sliding window bounds
  * dmax.
@@ -33,8 +36,11 @@
  * stored [B,H,T,T] softmax) 18-26 ms on 2 threads, 30-34 ms on 1; this one fp32 24-31 / 41-46 ms
  * (recomputed scores, 64x64 sgemm calls), bf16 20-25 / 31-39 ms. In `bench` (bench.ini, --expand
  * 2, 2 threads, two alternating rounds) attention per step: bf16 0.112-0.128 s before, 0.121-0.130
- * s now; fp32 0.123-0.125 s before, 0.139-0.142 s now. TB = 128 was slower in both precisions. The
- * bf16 products are the limit: oneDNN 2.6 runs these small bf16 matmuls at ~100 GFLOP/s per core.
+ * s now; fp32 0.123-0.125 s before, 0.139-0.142 s now. TB = 128 was slower in both precisions.
+ * The unit-major layout (dense batches, brgemm; load 2.4-2.5, same harness, bench shape, fwd +
+ * bwd, best of 27): bf16 27-28 ms CPU on 1 thread against 32-33 ms with the tile-major layout
+ * (fp32 unchanged in value, every result bitwise the same as before). What remains: oneDNN's
+ * products about half, the vectorised expf of the row passes ~10%, the gathers ~15%.
  *
  * Built with -ffast-math (CMakeLists.txt) so expf vectorises (libmvec); no infinities are used:
  * masked scores are skipped by index, never set to -inf.
