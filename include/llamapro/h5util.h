@@ -12,6 +12,7 @@
 #include <hdf5.h>
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Silence HDF5's automatic error stack printing (idempotent). */
 void lp_h5_quiet(void);
@@ -65,6 +66,7 @@ void *lp_h5_read_u8(hid_t loc, const char *name, size_t *n, const char *file);
 /* Attributes on an object (file, group or dataset). Writes are collective metadata operations. */
 void lp_h5_attr_write_int(hid_t obj, const char *name, int v);
 void lp_h5_attr_write_ints(hid_t obj, const char *name, const int *v, size_t n);
+void lp_h5_attr_write_u64s(hid_t obj, const char *name, const uint64_t *v, size_t n);
 void lp_h5_attr_write_f32(hid_t obj, const char *name, float v);
 void lp_h5_attr_write_f64(hid_t obj, const char *name, double v);
 void lp_h5_attr_write_str(hid_t obj, const char *name, const char *s);

@@ -23,16 +23,6 @@ static int comm_rank(MPI_Comm comm) {
     return r;
 }
 
-static void attr_write_u64s(hid_t obj, const char *name, const uint64_t *v, hsize_t n) {
-    hid_t space = H5Screate_simple(1, &n, NULL);
-    LP_CHECK_H5(space, "creating an attribute dataspace");
-    hid_t a = H5Acreate2(obj, name, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    LP_CHECK_H5(a, "creating an attribute");
-    LP_CHECK_H5(H5Awrite(a, H5T_NATIVE_UINT64, v), "writing an attribute");
-    LP_CHECK_H5(H5Aclose(a), "closing an attribute");
-    LP_CHECK_H5(H5Sclose(space), "closing a dataspace");
-}
-
 /* Read n uint64 values; user error naming the attribute when absent or of another length. */
 static void attr_read_u64s(hid_t obj, const char *name, uint64_t *v, hssize_t n, const char *file) {
     if (H5Aexists(obj, name) <= 0) lp_user_error("%s: /train_state attribute '%s' is missing", file, name);
@@ -171,12 +161,12 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
 
     hid_t ts = lp_h5_group(f, "train_state");
     uint64_t u[1] = {(uint64_t)st->step};
-    attr_write_u64s(ts, "step", u, 1);
+    lp_h5_attr_write_u64s(ts, "step", u, 1);
     u[0] = (uint64_t)st->tokens;
-    attr_write_u64s(ts, "tokens", u, 1);
-    attr_write_u64s(ts, "rng", st->rng.s, 4);
+    lp_h5_attr_write_u64s(ts, "tokens", u, 1);
+    lp_h5_attr_write_u64s(ts, "rng", st->rng.s, 4);
     uint64_t data[4] = {st->data.seed, st->data.seq_len, st->data.global_batch, st->data.n_windows};
-    attr_write_u64s(ts, "data_cursor", data, 4);
+    lp_h5_attr_write_u64s(ts, "data_cursor", data, 4);
     lp_h5_attr_write_str(ts, "data_cursor_fields", "seed, seq_len, global_batch, n_windows");
     if (st->data_mix[0]) lp_h5_attr_write_str(ts, "data_mixture", st->data_mix);
     lp_h5_attr_write_int(ts, "written_dp", st->dp);
@@ -185,7 +175,7 @@ void lp_ckpt_save(const char *dir, const lp_model *m, const lp_adamw *o, const l
     lp_h5_attr_write_int(ts, "written_tp", st->tp > 0 ? st->tp : 1);
     lp_h5_attr_write_str(ts, "frozen_source", frozen_source ? frozen_source : "");
     if (frozen_source && st->frozen_crc) {
-        attr_write_u64s(ts, "frozen_crc32", st->frozen_crc, (hsize_t)n);
+        lp_h5_attr_write_u64s(ts, "frozen_crc32", st->frozen_crc, (hsize_t)n);
         lp_h5_attr_write_str(ts, "frozen_crc32_fields",
                              "per tensor in /weights order: CRC-32 of its float32 values + 1, 0 = trainable");
     }

@@ -273,9 +273,10 @@ void *lp_h5_read_u8(hid_t loc, const char *name, size_t *n, const char *file) {
 
 /* ---- attributes ------------------------------------------------------------------------------ */
 
-static void attr_write(hid_t obj, const char *name, hid_t filetype, hid_t memtype, hsize_t n, const void *v) {
+/* A scalar attribute (list = 0) or a list of n values (list = 1; n may be 0: an empty list). */
+static void attr_write(hid_t obj, const char *name, hid_t filetype, hid_t memtype, int list, hsize_t n, const void *v) {
     if (H5Aexists(obj, name) > 0) LP_CHECK_H5(H5Adelete(obj, name), "replacing an attribute");
-    hid_t space = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL);
+    hid_t space = list ? H5Screate_simple(1, &n, &n) : H5Screate(H5S_SCALAR);
     LP_CHECK_H5(space, "creating an attribute dataspace");
     hid_t a = H5Acreate2(obj, name, filetype, space, H5P_DEFAULT, H5P_DEFAULT);
     LP_CHECK_H5(a, "creating an attribute");
@@ -285,30 +286,21 @@ static void attr_write(hid_t obj, const char *name, hid_t filetype, hid_t memtyp
 }
 
 void lp_h5_attr_write_int(hid_t obj, const char *name, int v) {
-    attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, &v);
+    attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, 0, 0, &v);
 }
 void lp_h5_attr_write_ints(hid_t obj, const char *name, const int *v, size_t n) {
     static const int none[1];
-    if (n == 0) {
-        /* An empty list: a zero-length simple dataspace. */
-        hsize_t z = 0, zmax = 0;
-        if (H5Aexists(obj, name) > 0) LP_CHECK_H5(H5Adelete(obj, name), "replacing an attribute");
-        hid_t space = H5Screate_simple(1, &z, &zmax);
-        LP_CHECK_H5(space, "creating an attribute dataspace");
-        hid_t a = H5Acreate2(obj, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
-        LP_CHECK_H5(a, "creating an attribute");
-        LP_CHECK_H5(H5Awrite(a, H5T_NATIVE_INT, none), "writing an attribute");
-        LP_CHECK_H5(H5Aclose(a), "closing an attribute");
-        LP_CHECK_H5(H5Sclose(space), "closing a dataspace");
-        return;
-    }
-    attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, n, v);
+    attr_write(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, 1, n, n ? v : none);
+}
+void lp_h5_attr_write_u64s(hid_t obj, const char *name, const uint64_t *v, size_t n) {
+    static const uint64_t none[1];
+    attr_write(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, n, n ? v : none);
 }
 void lp_h5_attr_write_f32(hid_t obj, const char *name, float v) {
-    attr_write(obj, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, &v);
+    attr_write(obj, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 0, 0, &v);
 }
 void lp_h5_attr_write_f64(hid_t obj, const char *name, double v) {
-    attr_write(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, &v);
+    attr_write(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, 0, &v);
 }
 
 static hid_t vlen_str_type(void) {
@@ -322,7 +314,7 @@ static hid_t vlen_str_type(void) {
 void lp_h5_attr_write_str(hid_t obj, const char *name, const char *s) {
     /* Variable-length UTF-8: h5py reads it back as a Python str. */
     hid_t t = vlen_str_type();
-    attr_write(obj, name, t, t, 0, &s);
+    attr_write(obj, name, t, t, 0, 0, &s);
     LP_CHECK_H5(H5Tclose(t), "closing a string type");
 }
 
