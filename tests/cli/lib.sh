@@ -78,3 +78,16 @@ lp_tiny_setup() {
   run "$LLAMAPRO" init --config "$ini" --out "$T/base.h5" --tokenizer "$TOK" 2>/dev/null
   run "$LLAMAPRO" expand --in "$T/base.h5" --out "$T/exp.h5" --blocks 2 2>/dev/null
 }
+
+# lp_bad_train NP PATTERN OVERRIDES...: `train --config $T/run.ini` on NP ranks (through the caller's
+# mpi function) exits 1 with one message from rank 0 matching PATTERN, no abort banner or other ranks'
+# messages, and no output model.
+lp_bad_train() {
+  local np=$1 pat=$2 err rc; shift 2
+  err=$(mpi -n "$np" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/bad" "$@" 2>&1 >/dev/null); rc=$?
+  [ "$rc" = 1 ] || fail "expected exit 1, got $rc: $*: $err"
+  [ "$(printf '%s\n' "$err" | grep -c '^llamapro:')" = 1 ] || fail "expected one message: $*: $err"
+  printf '%s\n' "$err" | grep '^llamapro:' | grep -Eq -- "$pat" || fail "message does not match '$pat': $err"
+  ! printf '%s\n' "$err" | grep -q 'MPI_ABORT\|\[rank [1-9]' || fail "abort banner or other ranks' messages: $err"
+  [ ! -e "$T/bad/final.h5" ] || fail "output left: $*"
+}

@@ -132,15 +132,7 @@ close_metrics "$T/c1/metrics.jsonl" "$T/r12/metrics.jsonl" 5 || fail "tp 1 -> pp
 $PY "$L2" "$T/c1/final.h5" "$T/r12/final.h5" 4e-5 1e-6 || fail "tp 1 -> pp 2 x tp 2 resume: final weights differ"
 
 # 4. bad layouts: exit 1 before any compute, one line from rank 0 saying what would work
-bad() { # NP PATTERN OVERRIDES...
-  local np=$1 pat=$2 err rc; shift 2
-  err=$(mpi -n "$np" "$LLAMAPRO" train --config "$T/run.ini" run.dir="$T/bad" "$@" 2>&1 >/dev/null); rc=$?
-  [ "$rc" = 1 ] || fail "expected exit 1, got $rc: $*: $err"
-  [ "$(printf '%s\n' "$err" | grep -c '^llamapro:')" = 1 ] || fail "expected one message: $*: $err"
-  printf '%s\n' "$err" | grep '^llamapro:' | grep -Eq -- "$pat" || fail "message does not match '$pat': $err"
-  [ ! -e "$T/bad/final.h5" ] || fail "output left: $*"
-}
-bad 3 '\[parallel\] pp = 1 x tp = 2 = 2 does not divide the 3 MPI ranks .*multiple of 2 ranks' parallel.tp=2
-bad 4 '\[parallel\] tp = 4 must divide the model.s n_heads 6, n_kv_heads 2 and hidden_dim 192 .*use tp = 1, 2' parallel.tp=4
-bad 3 '\[parallel\] tp = 3 must divide .*n_kv_heads 2.*use tp = 1, 2' parallel.tp=3
+lp_bad_train 3 '\[parallel\] pp = 1 x tp = 2 = 2 does not divide the 3 MPI ranks .*multiple of 2 ranks' parallel.tp=2
+lp_bad_train 4 '\[parallel\] tp = 4 must divide the model.s n_heads 6, n_kv_heads 2 and hidden_dim 192 .*use tp = 1, 2' parallel.tp=4
+lp_bad_train 3 '\[parallel\] tp = 3 must divide .*n_kv_heads 2.*use tp = 1, 2' parallel.tp=3
 echo "tp_train: passed"
